@@ -1,0 +1,20 @@
+/*
+ * tiffin.h — the whole public API of libtiffin.
+ *
+ * Tiffin serves machine-learning models and processing steps written in C as composable HTTP
+ * services. Include this one header; link with `pkg-config --cflags --libs tiffin`.
+ *
+ *   tiffin/error.h    error codes (negative TFN_E*), tfn_strerror, structured tfn_error_t
+ *   tiffin/value.h    arenas and values: null, bool, int, float, string, bytes, list, object, tensor
+ *   tiffin/service.h  defining a service: APIs, declared inputs, resources, traffic, hooks
+ *   tiffin/main.h     tfn_main: the command line (serve, call, openapi)
+ */
+#ifndef TIFFIN_H
+#define TIFFIN_H
+
+#include "tiffin/error.h"
+#include "tiffin/main.h"
+#include "tiffin/service.h"
+#include "tiffin/value.h"
+
+#endif

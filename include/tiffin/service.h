@@ -1,0 +1,172 @@
+/*
+ * tiffin/service.h — defining a service: its APIs, resources, traffic limits and hooks.
+ *
+ * A service is a constant description, normally a `static const tfn_service_t` written with
+ * designated initialisers; every field left out takes the documented default. The library never
+ * writes to it, and it must stay valid for the whole life of the program.
+ *
+ *     static const tfn_field_t classify_in[] = {
+ *         {.name = "image", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1,
+ *          .shape = {64}, .doc = "8x8 grey levels, row-major"},
+ *         {0}};
+ *     static const tfn_api_t apis[] = {
+ *         {.name = "classify", .handler = classify, .inputs = classify_in,
+ *          .output = TFN_TYPE_OBJECT},
+ *         {0}};
+ *     static const tfn_service_t digits = {.name = "Digits", .apis = apis,
+ *                                          .traffic = {.timeout_ms = 2000}};
+ *     int main(int argc, char **argv) { return tfn_main(argc, argv, &digits); }
+ */
+#ifndef TIFFIN_SERVICE_H
+#define TIFFIN_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The context of one request, handed to a handler. Opaque; valid until the handler returns. */
+typedef struct tfn_ctx tfn_ctx_t;
+
+/** One worker process of a service, handed to the init hook. Opaque. */
+typedef struct tfn_worker tfn_worker_t;
+
+/**
+ * A handler: reads `input` (an object that already matches the API's declared fields) and sets
+ * *output to a value allocated from tfn_ctx_arena(ctx) that matches the declared output type.
+ * Returns 0, or a negative TFN_E* code — preferably via tfn_ctx_fail, which also sets the message
+ * the client sees. The code decides the HTTP status (TFN_EINVAL -> 400, TFN_EHANDLER -> 500).
+ */
+typedef int (*tfn_handler_fn)(tfn_ctx_t *ctx, const tfn_value_t *input, tfn_value_t **output);
+
+/** A declared input field of an API. Arrays of fields end with an entry whose name is NULL. */
+typedef struct tfn_field {
+    const char *name;              /**< member name in the request object */
+    tfn_type_t type;               /**< TFN_TYPE_ANY accepts anything */
+    tfn_dtype_t dtype;             /**< tensors: element type (nested JSON lists are converted) */
+    int ndim;                      /**< tensors: required rank; 0 means any rank */
+    int64_t shape[TFN_MAX_DIMS];   /**< tensors: required sizes of the first ndim dims; -1 = any */
+    bool optional;                 /**< may be absent (the handler then gets no member) */
+    const char *doc;               /**< description for the OpenAPI document; may be NULL */
+} tfn_field_t;
+
+/** Where a handler runs. See docs/design.md, "Handler execution model". */
+typedef enum tfn_run {
+    /**
+     * As a coroutine on the worker's event loop (the default). Cheap (no thread handoff), and
+     * thousands can be in flight at once while they await dependency calls. The handler must not
+     * compute for long or block: while it runs, the worker does no I/O.
+     */
+    TFN_RUN_ON_LOOP = 0,
+    /**
+     * On the worker's handler thread pool (tfn_service_t.threads threads). For CPU-heavy work
+     * such as model inference, which would otherwise stall the loop. Costs a thread handoff.
+     */
+    TFN_RUN_IN_THREAD = 1,
+} tfn_run_t;
+
+/** One API of a service, served as `POST /{name}`. Arrays of APIs end with a {0} entry. */
+typedef struct tfn_api {
+    const char *name;            /**< URL path segment: letters, digits, '_' and '-' */
+    tfn_handler_fn handler;      /**< required */
+    const tfn_field_t *inputs;   /**< declared input fields; NULL means no inputs */
+    tfn_type_t output;           /**< declared output type; TFN_TYPE_ANY accepts anything */
+    tfn_run_t run;               /**< where the handler runs (default: on the loop) */
+    const char *doc;             /**< description for the OpenAPI document; may be NULL */
+} tfn_api_t;
+
+/** Resources a service asks for, per worker. Enforced by the supervisor (see design.md). */
+typedef struct tfn_resources {
+    double cpu;          /**< cores (fractions allowed); 0 = no request */
+    double gpu;          /**< GPU devices (fractions share a device); 0 = none */
+    uint64_t memory_mb;  /**< memory limit per worker in MiB; 0 = no limit */
+} tfn_resources_t;
+
+/** Traffic limits of a service, per worker. 0 in any field selects the default. */
+typedef struct tfn_traffic {
+    uint32_t timeout_ms;       /**< handler deadline; past it the client gets 504. Default 60000 */
+    uint32_t max_concurrency;  /**< handlers running at once; over it -> 429. Default 1024 */
+    uint64_t max_body_bytes;   /**< largest request body; over it -> 413. Default 16 MiB */
+    uint32_t drain_ms;         /**< on SIGTERM, how long in-flight requests may finish. 10000 */
+} tfn_traffic_t;
+
+/** A service: a name, its APIs, resources, traffic limits and lifecycle hooks. */
+typedef struct tfn_service {
+    const char *name;            /**< required; letters, digits, '_' and '-' */
+    const char *doc;             /**< description for the OpenAPI document; may be NULL */
+    const char *version;         /**< version for the OpenAPI document; default "0.0.0" */
+    const tfn_api_t *apis;       /**< required; ends with a {0} entry */
+    tfn_resources_t resources;
+    unsigned workers;            /**< worker processes; default 1 */
+    unsigned threads;            /**< handler threads per worker for TFN_RUN_IN_THREAD; default 4 */
+    tfn_traffic_t traffic;
+    /**
+     * Runs once per worker before it takes requests (off the event loop, so /livez and /readyz
+     * answer meanwhile; /readyz is 503 until it returns 0). May set *state, which every handler
+     * of this worker then gets from tfn_ctx_state. Returns 0 or a negative TFN_E* code (set a
+     * message with tfn_worker_fail); a failed init stops the worker with that message.
+     */
+    int (*init)(tfn_worker_t *worker, void **state);
+    /**
+     * Runs once per worker after the last request finished (or the drain deadline passed), with
+     * the state init set. May be NULL.
+     */
+    void (*shutdown)(tfn_worker_t *worker, void *state);
+} tfn_service_t;
+
+/* ---------------------------------------------------------------------------------------------
+ * Inside a handler
+ * ------------------------------------------------------------------------------------------- */
+
+/** The request's arena: allocate the output (and any scratch memory) from it. Never NULL. */
+tfn_arena_t *tfn_ctx_arena(tfn_ctx_t *ctx);
+
+/** The worker state set by the service's init hook (NULL if none). */
+void *tfn_ctx_state(tfn_ctx_t *ctx);
+
+/** The name of the API being called. Owned by the service definition. */
+const char *tfn_ctx_api(const tfn_ctx_t *ctx);
+
+/**
+ * Milliseconds left before the request's deadline (0 once it has passed). A handler running in a
+ * thread can poll it to give up early on long work.
+ */
+int64_t tfn_ctx_remaining_ms(const tfn_ctx_t *ctx);
+
+/**
+ * Records an error for this request and returns `code`, for `return tfn_ctx_fail(ctx,
+ * TFN_EINVAL, "image has %zu values, want 64", n);`. The message goes to the client in the JSON
+ * error body. A code that is not a negative TFN_E* code is treated as TFN_EHANDLER.
+ */
+int tfn_ctx_fail(tfn_ctx_t *ctx, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------------------------------------
+ * Inside an init or shutdown hook
+ * ------------------------------------------------------------------------------------------- */
+
+/** The service this worker runs. */
+const tfn_service_t *tfn_worker_service(const tfn_worker_t *worker);
+
+/** Index of this worker among its service's workers, from 0. */
+unsigned tfn_worker_index(const tfn_worker_t *worker);
+
+/** Records why init failed and returns `code` (as tfn_ctx_fail does for handlers). */
+int tfn_worker_fail(tfn_worker_t *worker, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

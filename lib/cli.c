@@ -1,0 +1,322 @@
+/*
+ * cli.c — tfn_main: the command line every tiffin program gets (serve, call, openapi).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_internal.h"
+#include "http_call_internal.h"
+#include "server_internal.h"
+
+#define EXIT_USAGE 2
+
+static const char *program = "app";
+
+static void usage_main(FILE *out, const tfn_service_t *svc)
+{
+    fprintf(out,
+            "usage: %s COMMAND [OPTIONS]\n"
+            "\n"
+            "Service '%s', served by tiffin %s.\n"
+            "\n"
+            "commands:\n"
+            "  serve     serve the service over HTTP\n"
+            "  call      call an API of a running server and print the response\n"
+            "  openapi   print the OpenAPI 3.0 document of the service\n"
+            "  version   print the tiffin version\n"
+            "\n"
+            "Run '%s COMMAND --help' for the options of a command.\n",
+            program, svc->name ? svc->name : "?", TFN_VERSION, program);
+}
+
+static void usage_serve(FILE *out)
+{
+    fprintf(out,
+            "usage: %s serve [OPTIONS]\n"
+            "\n"
+            "Serve the service over HTTP until SIGTERM or SIGINT, then drain and exit 0.\n"
+            "\n"
+            "options:\n"
+            "  --host H             TCP address to listen on (default 127.0.0.1)\n"
+            "  --port P             TCP port (default 3000; 0 picks a free port)\n"
+            "  --unix PATH          also listen on a unix socket; alone, listen only there\n"
+            "  --timeout MS         handler deadline (default: the service's, else 60000)\n"
+            "  --max-concurrency N  handlers at once before 429 (default: service's, else 1024)\n"
+            "  --max-body BYTES     largest request body before 413 (default: 16 MiB)\n"
+            "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
+            "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
+            "  --quiet              do not print where the service listens\n"
+            "  -h, --help           show this help\n",
+            program);
+}
+
+static void usage_call(FILE *out)
+{
+    fprintf(out,
+            "usage: %s call API [--json TEXT | --file PATH] [--url URL] [--timeout MS]\n"
+            "\n"
+            "POST a JSON object to API of a running server and print the JSON response.\n"
+            "Exit status 0 for a 2xx response, 1 otherwise.\n"
+            "\n"
+            "options:\n"
+            "  --json TEXT    the request body (default {})\n"
+            "  --file PATH    read the request body from PATH ('-' for standard input)\n"
+            "  --url URL      server address: http://HOST:PORT or unix:/PATH\n"
+            "                 (default http://127.0.0.1:3000)\n"
+            "  --timeout MS   give up after MS milliseconds (default 60000)\n"
+            "  -h, --help     show this help\n",
+            program);
+}
+
+/* Parses a non-negative integer option; prints an error and returns false if it is not one. */
+static bool parse_uint(const char *opt, const char *text, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v > max) {
+        fprintf(stderr, "%s: %s wants a number from 0 to %" PRIu64 ", not '%s'\n", program, opt,
+                max, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * serve
+ * ------------------------------------------------------------------------------------------- */
+
+static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
+{
+    enum { O_HOST = 256, O_PORT, O_UNIX, O_TIMEOUT, O_MAXCONC, O_MAXBODY, O_THREADS, O_DRAIN,
+           O_QUIET };
+    static const struct option opts[] = {
+        {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
+        {"unix", required_argument, 0, O_UNIX},       {"timeout", required_argument, 0, O_TIMEOUT},
+        {"max-concurrency", required_argument, 0, O_MAXCONC},
+        {"max-body", required_argument, 0, O_MAXBODY},
+        {"threads", required_argument, 0, O_THREADS}, {"drain", required_argument, 0, O_DRAIN},
+        {"quiet", no_argument, 0, O_QUIET},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    tfn__serve_config_t cfg = {0};
+    const char *host = NULL;
+    uint64_t port = 3000, v;
+    bool port_given = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_HOST: host = optarg; break;
+        case O_PORT:
+            if (!parse_uint("--port", optarg, 65535, &port))
+                return EXIT_USAGE;
+            port_given = true;
+            break;
+        case O_UNIX: cfg.unix_path = optarg; break;
+        case O_TIMEOUT:
+            if (!parse_uint("--timeout", optarg, UINT32_MAX, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.timeout_ms = (uint32_t)v;
+            break;
+        case O_MAXCONC:
+            if (!parse_uint("--max-concurrency", optarg, UINT32_MAX, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.max_concurrency = (uint32_t)v;
+            break;
+        case O_MAXBODY:
+            if (!parse_uint("--max-body", optarg, UINT64_MAX / 8, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.max_body_bytes = v;
+            break;
+        case O_THREADS:
+            if (!parse_uint("--threads", optarg, 1024, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.threads = (unsigned)v;
+            break;
+        case O_DRAIN:
+            if (!parse_uint("--drain", optarg, UINT32_MAX, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.drain_ms = (uint32_t)v;
+            break;
+        case O_QUIET: cfg.quiet = true; break;
+        case 'h': usage_serve(stdout); return 0;
+        default: usage_serve(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s serve: unexpected argument '%s'\n", program, argv[optind]);
+        return EXIT_USAGE;
+    }
+    /* --unix alone means only the unix socket. */
+    if (host || port_given || !cfg.unix_path) {
+        cfg.host = host ? host : "127.0.0.1";
+        cfg.port = (int)port;
+    }
+    return tfn__serve(svc, &cfg);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * call
+ * ------------------------------------------------------------------------------------------- */
+
+static int read_file(const char *path, tfn__buf_t *out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "%s call: cannot open %s: %s\n", program, path, strerror(errno));
+        return -1;
+    }
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = tfn__buf_append(out, chunk, n);
+    if (rc == 0 && ferror(f))
+        rc = TFN_EIO;
+    if (f != stdin)
+        fclose(f);
+    if (rc != 0)
+        fprintf(stderr, "%s call: cannot read %s: %s\n", program, path, tfn_strerror(rc));
+    return rc;
+}
+
+static int cmd_call(int argc, char **argv)
+{
+    enum { O_JSON = 256, O_FILE, O_URL, O_TIMEOUT };
+    static const struct option opts[] = {
+        {"json", required_argument, 0, O_JSON}, {"file", required_argument, 0, O_FILE},
+        {"url", required_argument, 0, O_URL},   {"timeout", required_argument, 0, O_TIMEOUT},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    const char *json = NULL, *file = NULL, *url = "http://127.0.0.1:3000";
+    uint64_t timeout = 60000;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_JSON: json = optarg; break;
+        case O_FILE: file = optarg; break;
+        case O_URL: url = optarg; break;
+        case O_TIMEOUT:
+            if (!parse_uint("--timeout", optarg, INT32_MAX, &timeout) || timeout == 0)
+                return EXIT_USAGE;
+            break;
+        case 'h': usage_call(stdout); return 0;
+        default: usage_call(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "%s call: name exactly one API (see --help)\n", program);
+        return EXIT_USAGE;
+    }
+    if (json && file) {
+        fprintf(stderr, "%s call: give --json or --file, not both\n", program);
+        return EXIT_USAGE;
+    }
+    tfn_error_t err;
+    tfn__target_t target;
+    if (tfn__target_parse(url, &target, &err) != 0) {
+        fprintf(stderr, "%s call: %s\n", program, err.message);
+        return EXIT_USAGE;
+    }
+    tfn__buf_t body;
+    tfn__buf_init(&body, (size_t)1 << 32);
+    int rc = file ? read_file(file, &body) : tfn__buf_puts(&body, json ? json : "{}");
+    if (rc != 0) {
+        tfn__buf_free(&body);
+        return 1;
+    }
+    char path[TFN__MAX_URL];
+    snprintf(path, sizeof path, "/%s", argv[optind]);
+    tfn__buf_t response;
+    tfn__buf_init(&response, (size_t)1 << 32);
+    int status = 0;
+    rc = tfn__http_call(&target, "POST", path, TFN__MEDIA_JSON, body.data, body.len,
+                        (int)timeout, &status, &response, &err);
+    tfn__buf_free(&body);
+    if (rc != 0) {
+        fprintf(stderr, "%s call: %s\n", program, err.message);
+        tfn__buf_free(&response);
+        return 1;
+    }
+    fwrite(response.data ? response.data : "", 1, response.len, stdout);
+    if (response.len == 0 || response.data[response.len - 1] != '\n')
+        fputc('\n', stdout);
+    tfn__buf_free(&response);
+    if (status < 200 || status > 299) {
+        fprintf(stderr, "%s call: HTTP %d\n", program, status);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * openapi, and the dispatcher
+ * ------------------------------------------------------------------------------------------- */
+
+static int cmd_openapi(int argc, char **argv, const tfn_service_t *svc)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: %s openapi\n\nPrint the OpenAPI 3.0 document of the service (JSON).\n",
+               program);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "%s openapi: unexpected argument '%s'\n", program, argv[1]);
+        return EXIT_USAGE;
+    }
+    tfn_error_t err;
+    if (tfn__service_check(svc, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", program, err.message);
+        return 1;
+    }
+    tfn__buf_t doc;
+    tfn__buf_init(&doc, 16 << 20);
+    int rc = tfn__openapi(svc, &doc);
+    if (rc == 0) {
+        fwrite(doc.data, 1, doc.len, stdout);
+        fputc('\n', stdout);
+    } else {
+        fprintf(stderr, "%s openapi: %s\n", program, tfn_strerror(rc));
+    }
+    tfn__buf_free(&doc);
+    return rc ? 1 : 0;
+}
+
+int tfn_main(int argc, char **argv, const tfn_service_t *service)
+{
+    if (argc > 0 && argv[0]) {
+        const char *slash = strrchr(argv[0], '/');
+        program = slash ? slash + 1 : argv[0];
+    }
+    if (!service) {
+        fprintf(stderr, "%s: tfn_main was given no service\n", program);
+        return 1;
+    }
+    if (argc < 2) {
+        usage_main(stderr, service);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1, service);
+    if (strcmp(cmd, "call") == 0)
+        return cmd_call(argc - 1, argv + 1);
+    if (strcmp(cmd, "openapi") == 0)
+        return cmd_openapi(argc - 1, argv + 1, service);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("tiffin %s\n", TFN_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage_main(stdout, service);
+        return 0;
+    }
+    fprintf(stderr, "%s: unknown command '%s'\n\n", program, cmd);
+    usage_main(stderr, service);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,109 @@
+/*
+ * codec_internal.h — turning values into bytes and back.
+ *
+ * Two encodings:
+ *   - JSON (application/json): the public format. Tensors are nested lists of numbers.
+ *   - tiffin binary (application/vnd.tiffin): used between services. Tensors travel as raw
+ *     little-endian buffers, aligned so that the decoder can point into the received bytes
+ *     (zero-copy). Specified in docs/wire-format.md.
+ *
+ * And the validation step between them: an API's declared input fields (tfn_field_t) are checked
+ * against the decoded object, converting nested lists into tensors where a field says so.
+ */
+#ifndef TIFFIN_CODEC_INTERNAL_H
+#define TIFFIN_CODEC_INTERNAL_H
+
+#include "buf_internal.h"
+#include "tiffin.h"
+
+/** Media types. */
+#define TFN__MEDIA_JSON "application/json"
+#define TFN__MEDIA_WIRE "application/vnd.tiffin"
+
+/**
+ * Parses JSON text (need not be NUL-terminated) into a value allocated from `arena`.
+ * Integers that fit int64 become TFN_TYPE_INT, other numbers TFN_TYPE_FLOAT. Duplicate object
+ * keys are rejected. Numbers round-trip exactly (strtod semantics).
+ * Returns 0, TFN_EBADJSON (err->message says what and where: "line 1, column 7: ..."),
+ * TFN_ETOOBIG or TFN_ENOMEM (arena exhausted).
+ */
+int tfn__json_decode(tfn_arena_t *arena, const char *text, size_t len, tfn_value_t **out,
+                     tfn_error_t *err);
+
+/**
+ * Appends the JSON text of `v` to `out`. Doubles are written in the shortest form that
+ * round-trips exactly (float32 tensor elements in the shortest form that round-trips as a float);
+ * NaN and infinities are written as null. Tensors become nested lists; bytes become a base64
+ * string. Returns 0, TFN_ETOOBIG (out's maximum) or TFN_ENOMEM; TFN_EINVAL for lists and
+ * objects nested deeper than 64 (or containing themselves). On failure out->len is unchanged.
+ */
+int tfn__json_encode(const tfn_value_t *v, tfn__buf_t *out);
+
+/**
+ * Appends `s` (`len` bytes) as a JSON string literal, quotes included: '"', '\\' and control
+ * characters are escaped, valid UTF-8 passes through, each invalid byte becomes U+FFFD.
+ * For anything that writes JSON by hand (error bodies, OpenAPI). Returns 0, TFN_ETOOBIG or
+ * TFN_ENOMEM.
+ */
+int tfn__json_put_string(tfn__buf_t *out, const char *s, size_t len);
+
+/** Room for the text of any number written by the two functions below, NUL included. */
+#define TFN__NUMBER_MAX 32
+
+/**
+ * Writes the JSON text of a double into `out` and returns its length (NUL-terminated): the
+ * shortest of %.15g/%.16g/%.17g that reads back exactly, with ".0" appended when the text would
+ * otherwise read back as an integer ("2.0", "-0.0", "1e+300" as is); "null" for NaN/infinity.
+ */
+size_t tfn__json_format_double(double d, char out[TFN__NUMBER_MAX]);
+
+/**
+ * Same for a float32: the shortest of %.6g..%.9g that reads back exactly as a float, both with
+ * strtof and as a double rounded to float (one float in 2^32 needs a longer text for the latter).
+ */
+size_t tfn__json_format_float(float f, char out[TFN__NUMBER_MAX]);
+
+/**
+ * Appends the binary encoding of `v` to `out`. `out->len` must be a multiple of 8 when called
+ * (the encoding's alignment is relative to its first byte). Returns 0, TFN_ETOOBIG or TFN_ENOMEM;
+ * TFN_EINVAL for lists and objects nested deeper than 64 (or containing themselves). On failure
+ * out->len is unchanged.
+ */
+int tfn__wire_encode(const tfn_value_t *v, tfn__buf_t *out);
+
+/**
+ * Decodes a binary encoding. `data` must be 8-byte aligned; tensors and byte strings point into
+ * it (zero-copy), so `data` must outlive the value. Strings and keys are copied into `arena`.
+ * (Misaligned `data` still works: tensor data is then copied into `arena`.)
+ * Every length and count is bounds-checked; nesting deeper than 64 is rejected.
+ * Returns 0, TFN_EBADWIRE (err->message says what, at which offset) or TFN_ENOMEM.
+ */
+int tfn__wire_decode(tfn_arena_t *arena, const void *data, size_t len, tfn_value_t **out,
+                     tfn_error_t *err);
+
+/**
+ * Checks `input` (any value) against an API's declared fields and returns the object the handler
+ * will see in *out. Rules:
+ *   - `input` must be an object (TFN_ETYPE otherwise);
+ *   - every non-optional field must be present (TFN_EMISSING "missing field 'x'");
+ *   - members not declared are rejected (TFN_EINVAL "unknown field 'y'");
+ *   - TFN_TYPE_ANY accepts anything; FLOAT accepts INT (converted to a float value);
+ *     INT accepts only integers; BYTES accepts bytes, or a base64 string (decoded);
+ *   - TENSOR accepts a tensor of the declared dtype, or nested lists of numbers/bools that form a
+ *     rectangular array (converted to the declared dtype; a value that does not fit, e.g. 1.5 or
+ *     300 for uint8, is TFN_ETYPE); a declared ndim (> 0) must match, and each declared
+ *     dimension >= 0 must match (-1 means any size).
+ * `fields` is terminated by an entry whose name is NULL; NULL `fields` means "no inputs".
+ * Error messages name the field and say what was expected and what came
+ * ("field 'x': expected tensor(float32) of shape [-1, 64], got string").
+ */
+int tfn__validate_input(tfn_arena_t *arena, const tfn_field_t *fields, const tfn_value_t *input,
+                        const tfn_value_t **out, tfn_error_t *err);
+
+/**
+ * Checks a handler's output against its declared type (TFN_TYPE_ANY accepts anything; a declared
+ * FLOAT accepts an INT). Returns 0 or TFN_EOUTPUT with a message.
+ */
+int tfn__validate_output(tfn_type_t declared, const tfn_value_t *output, tfn_error_t *err);
+
+#endif

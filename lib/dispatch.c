@@ -1,0 +1,459 @@
+/*
+ * dispatch.c — what happens to a complete HTTP request: routing, the operational endpoints, and
+ * the life of an API request (decode, validate, admit, run the handler, answer).
+ *
+ * An API request's handler runs either as a coroutine on the loop (TFN_RUN_ON_LOOP) or on the
+ * libuv thread pool (TFN_RUN_IN_THREAD). Whichever way, two independent things must both happen
+ * before the request's memory can go: the handler returns, and the request is answered (or its
+ * connection is gone). A timeout answers 504 early, but the request stays counted against
+ * max_concurrency until its handler really returns.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "codec_internal.h"
+#include "server_internal.h"
+
+int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out);
+
+/* Largest response body a handler's output may encode to. */
+#define MAX_RESPONSE_BYTES ((size_t)1 << 30)
+
+/* Is `code` one of the negative TFN_E* codes (so its meaning and status are known)? */
+static bool is_error_code(int code) { return code < 0 && strcmp(tfn_errname(code), "EUNKNOWN"); }
+
+/* ---------------------------------------------------------------------------------------------
+ * Small response helpers
+ * ------------------------------------------------------------------------------------------- */
+
+static void respond_json(tfn__conn_t *conn, int status, const char *json, bool keep_alive)
+{
+    tfn__conn_respond(conn, status, TFN__MEDIA_JSON, json, strlen(json), keep_alive, NULL);
+}
+
+static void respond_buf(tfn__conn_t *conn, int status, tfn__buf_t *body, bool keep_alive)
+{
+    tfn__conn_respond(conn, status, TFN__MEDIA_JSON, body->data, body->len, keep_alive, NULL);
+    tfn__buf_free(body);
+}
+
+static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers,
+                           int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers,
+                           int code, const char *fmt, ...)
+{
+    tfn_error_t err;
+    tfn_error_set(&err, code, "%s", "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    snprintf(err.service, sizeof err.service, "%s", conn->server->service->name);
+    tfn__conn_respond_error(conn, &err, keep_alive, extra_headers);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Operational endpoints
+ * ------------------------------------------------------------------------------------------- */
+
+static void serve_readyz(tfn__conn_t *conn, bool keep_alive)
+{
+    tfn__server_t *server = conn->server;
+    if (server->draining)
+        respond_errorf(conn, keep_alive, NULL, TFN_ESHUTDOWN, "service '%s' is shutting down",
+                       server->service->name);
+    else if (!server->ready)
+        respond_errorf(conn, keep_alive, NULL, TFN_EUNAVAIL,
+                       "service '%s' is not ready: its init hook has not finished",
+                       server->service->name);
+    else
+        respond_json(conn, 200, "{\"status\":\"ready\"}", keep_alive);
+}
+
+static void serve_healthz(tfn__conn_t *conn, bool keep_alive)
+{
+    tfn__server_t *server = conn->server;
+    const char *status = server->draining ? "draining" : server->ready ? "ok" : "starting";
+    tfn__buf_t body;
+    tfn__buf_init(&body, 4096);
+    /* Service names are restricted to [A-Za-z0-9_-] (tfn__service_check): no escaping needed. */
+    int rc = tfn__buf_printf(&body,
+                             "{\"status\":\"%s\",\"service\":\"%s\",\"version\":\"%s\","
+                             "\"ready\":%s,\"in_flight\":%u,\"served\":%llu,\"uptime_ms\":%llu,"
+                             "\"pid\":%d}",
+                             status, server->service->name,
+                             server->service->version ? server->service->version : "0.0.0",
+                             server->ready ? "true" : "false", server->in_flight,
+                             (unsigned long long)server->served,
+                             (unsigned long long)(tfn__now_ms() - server->started_ms),
+                             (int)getpid());
+    if (rc != 0) {
+        tfn__buf_free(&body);
+        respond_errorf(conn, keep_alive, NULL, rc, "cannot build the health report");
+        return;
+    }
+    respond_buf(conn, 200, &body, keep_alive);
+}
+
+static void serve_docs(tfn__conn_t *conn, bool keep_alive)
+{
+    tfn__server_t *server = conn->server;
+    if (!server->openapi_json) { /* generated once: the service definition is constant */
+        tfn__buf_t doc;
+        tfn__buf_init(&doc, 16 << 20);
+        int rc = tfn__openapi(server->service, &doc);
+        if (rc != 0) {
+            tfn__buf_free(&doc);
+            respond_errorf(conn, keep_alive, NULL, rc, "cannot generate the OpenAPI document");
+            return;
+        }
+        server->openapi_json = doc.data;
+        server->openapi_len = doc.len;
+    }
+    tfn__conn_respond(conn, 200, TFN__MEDIA_JSON, server->openapi_json, server->openapi_len,
+                      keep_alive, NULL);
+}
+
+static void serve_index(tfn__conn_t *conn, bool keep_alive)
+{
+    const tfn_service_t *svc = conn->server->service;
+    tfn__buf_t body;
+    tfn__buf_init(&body, 1 << 20);
+    int rc = tfn__buf_printf(&body, "{\"service\":\"%s\",\"apis\":[", svc->name);
+    for (const tfn_api_t *api = svc->apis; rc == 0 && api->name; api++)
+        rc = tfn__buf_printf(&body, "%s\"%s\"", api == svc->apis ? "" : ",", api->name);
+    if (rc == 0)
+        rc = tfn__buf_puts(&body, "],\"docs\":\"/docs.json\"}");
+    if (rc != 0) {
+        tfn__buf_free(&body);
+        respond_errorf(conn, keep_alive, NULL, rc, "cannot list the APIs");
+        return;
+    }
+    respond_buf(conn, 200, &body, keep_alive);
+}
+
+typedef void (*ops_fn)(tfn__conn_t *conn, bool keep_alive);
+
+static const struct {
+    const char *path;
+    ops_fn serve;
+} operational_endpoints[] = {
+    {"/livez", NULL}, /* NULL: answered inline, it must not depend on anything */
+    {"/readyz", serve_readyz},
+    {"/healthz", serve_healthz},
+    {"/docs.json", serve_docs},
+    {"/", serve_index},
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * API requests
+ * ------------------------------------------------------------------------------------------- */
+
+static const tfn_api_t *find_api(const tfn_service_t *svc, const char *name)
+{
+    for (const tfn_api_t *api = svc->apis; api->name; api++)
+        if (strcmp(api->name, name) == 0)
+            return api;
+    return NULL;
+}
+
+/* "application/json; charset=utf-8" -> matches "application/json". */
+static bool media_is(const char *header, const char *media)
+{
+    size_t n = strlen(media);
+    if (strncasecmp(header, media, n) != 0)
+        return false;
+    char next = header[n];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* Does an Accept header list the binary media type? (Quality values are not weighed: a client
+ * that names it at all speaks it.) */
+static bool accepts_wire(const char *accept)
+{
+    for (const char *p = accept; (p = strcasestr(p, TFN__MEDIA_WIRE)); p += 1) {
+        if (p == accept || p[-1] == ' ' || p[-1] == ',')
+            return true;
+    }
+    return false;
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    tfn__request_t *req = handle->data;
+    tfn__buf_free(&req->body);
+    tfn_arena_free(req->arena); /* req itself lives in its arena */
+}
+
+/* Frees the request once its handler has returned and it needs no answer any more. */
+static void request_maybe_free(tfn__request_t *req)
+{
+    if (req->handler_running || req->conn)
+        return;
+    if (req->coro) {
+        tfn__coro_free(req->coro);
+        req->coro = NULL;
+    }
+    uv_close((uv_handle_t *)&req->timer, on_timer_closed);
+}
+
+void tfn__request_detach(tfn__request_t *req)
+{
+    req->conn = NULL;
+    request_maybe_free(req);
+}
+
+/* Sends the answer of a request whose handler finished in time. */
+static void answer(tfn__request_t *req)
+{
+    tfn__conn_t *conn = req->conn;
+    req->conn = NULL;
+    req->responded = true;
+    conn->active = NULL;
+    uv_timer_stop(&req->timer);
+
+    tfn_error_t *err = &req->error;
+    int rc = req->rc;
+    if (rc == 0)
+        rc = tfn__validate_output(req->api->output, req->output, err);
+    if (rc == 0) {
+        tfn__buf_t body;
+        tfn__buf_init(&body, MAX_RESPONSE_BYTES);
+        rc = req->wire_response ? tfn__wire_encode(req->output, &body)
+                                : tfn__json_encode(req->output, &body);
+        if (rc == 0) {
+            tfn__conn_respond(conn, 200, req->wire_response ? TFN__MEDIA_WIRE : TFN__MEDIA_JSON,
+                              body.data, body.len, req->keep_alive, NULL);
+            tfn__buf_free(&body);
+            return;
+        }
+        tfn__buf_free(&body);
+        tfn_error_set(err, rc, "cannot encode the output of API '%s': %s", req->api->name,
+                      tfn_strerror(rc));
+    } else if (err->code != rc || !err->message[0]) {
+        /* The handler failed without tfn_ctx_fail, or with a code that is not ours. */
+        int code = is_error_code(rc) ? rc : TFN_EHANDLER;
+        tfn_error_set(err, code, "API '%s' failed: %s", req->api->name, tfn_strerror(code));
+    }
+    if (!err->service[0])
+        snprintf(err->service, sizeof err->service, "%s", req->server->service->name);
+    if (!err->api[0])
+        snprintf(err->api, sizeof err->api, "%s", req->api->name);
+    tfn__conn_respond_error(conn, err, req->keep_alive, NULL);
+}
+
+/* The handler has returned (on the loop thread, whichever way it ran). */
+static void handler_finished(tfn__request_t *req)
+{
+    tfn__server_t *server = req->server;
+    req->handler_running = false;
+    server->in_flight--;
+    if (req->conn)
+        answer(req);
+    request_maybe_free(req);
+    if (server->draining)
+        tfn__server_maybe_finish(server);
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+    tfn__request_t *req = timer->data;
+    tfn__conn_t *conn = req->conn;
+    if (!conn)
+        return;
+    req->conn = NULL;
+    req->responded = true;
+    conn->active = NULL;
+    tfn_error_t err;
+    tfn_error_set(&err, TFN_ETIMEOUT, "API '%s' did not finish within %u ms", req->api->name,
+                  req->server->config.traffic.timeout_ms);
+    snprintf(err.service, sizeof err.service, "%s", req->server->service->name);
+    snprintf(err.api, sizeof err.api, "%s", req->api->name);
+    tfn__conn_respond_error(conn, &err, req->keep_alive, NULL);
+}
+
+static void call_handler(tfn__request_t *req)
+{
+    req->rc = req->api->handler(&req->ctx, req->input, &req->output);
+    if (req->rc == 0 && !req->output)
+        req->rc = tfn_ctx_fail(&req->ctx, TFN_EOUTPUT, "API '%s' returned no output",
+                               req->api->name);
+}
+
+static void coro_main(void *arg) { call_handler(arg); }
+static void work_main(uv_work_t *work) { call_handler(work->data); }
+static void work_done(uv_work_t *work, int status)
+{
+    (void)status;
+    handler_finished(work->data);
+}
+
+static void start_handler(tfn__request_t *req)
+{
+    tfn__server_t *server = req->server;
+    req->handler_running = true;
+    server->in_flight++;
+    req->deadline_ms = tfn__now_ms() + server->config.traffic.timeout_ms;
+    uv_timer_start(&req->timer, on_deadline, server->config.traffic.timeout_ms, 0);
+    if (req->api->run == TFN_RUN_IN_THREAD) {
+        req->work.data = req;
+        if (uv_queue_work(server->loop, &req->work, work_main, work_done) == 0)
+            return;
+        req->rc = tfn_ctx_fail(&req->ctx, TFN_ENOMEM, "cannot queue the handler");
+        handler_finished(req);
+        return;
+    }
+    req->coro = tfn__coro_new(server->coros, coro_main, req);
+    if (!req->coro) {
+        req->rc = tfn_ctx_fail(&req->ctx, TFN_ENOMEM, "cannot allocate a coroutine stack");
+        handler_finished(req);
+        return;
+    }
+    if (tfn__coro_resume(req->coro) == 0)
+        handler_finished(req);
+    /* else: suspended awaiting something; whoever resumes it calls handler_finished. */
+}
+
+/* Decodes the body as the request's media type says. An empty body without a media type is an
+ * empty object, so APIs without inputs can be called with a bare POST. */
+static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_t **input)
+{
+    tfn__buf_t *body = &req->body;
+    if (body->len == 0 && content_type[0] == '\0') {
+        *input = tfn_object(req->arena);
+        return *input ? 0 : tfn_error_set(&req->error, TFN_ENOMEM, "out of memory");
+    }
+    if (media_is(content_type, TFN__MEDIA_JSON))
+        return tfn__json_decode(req->arena, body->data ? body->data : "", body->len, input,
+                                &req->error);
+    if (media_is(content_type, TFN__MEDIA_WIRE))
+        return tfn__wire_decode(req->arena, body->data ? body->data : "", body->len, input,
+                                &req->error);
+    return tfn_error_set(&req->error, TFN_EMEDIATYPE,
+                         "Content-Type '%s' is not supported: send application/json or "
+                         "application/vnd.tiffin",
+                         content_type[0] ? content_type : "(none)");
+}
+
+static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
+                         bool keep_alive)
+{
+    tfn__server_t *server = conn->server;
+    if (server->draining) {
+        respond_errorf(conn, false, NULL, TFN_ESHUTDOWN, "service '%s' is shutting down",
+                       server->service->name);
+        return;
+    }
+    if (!server->ready) {
+        respond_errorf(conn, keep_alive, "Retry-After: 1\r\n", TFN_EUNAVAIL,
+                       "service '%s' is not ready yet", server->service->name);
+        return;
+    }
+    if (server->in_flight >= server->config.traffic.max_concurrency) {
+        respond_errorf(conn, keep_alive, "Retry-After: 1\r\n", TFN_EBUSY,
+                       "service '%s' is at its limit of %u concurrent requests",
+                       server->service->name, server->config.traffic.max_concurrency);
+        return;
+    }
+    /* The arena holds the decoded input; JSON text decodes to at most a few times its size. */
+    size_t arena_max = (size_t)server->config.traffic.max_body_bytes * 4 + (64u << 20);
+    tfn_arena_t *arena = tfn_arena_new(arena_max);
+    tfn__request_t *req = arena ? tfn_arena_calloc(arena, sizeof *req) : NULL;
+    if (!req) {
+        tfn_arena_free(arena);
+        respond_errorf(conn, false, NULL, TFN_ENOMEM, "out of memory");
+        return;
+    }
+    req->server = server;
+    req->arena = arena;
+    req->api = api;
+    req->keep_alive = keep_alive;
+    req->ctx.request = req;
+    req->body = *body; /* moved: binary tensors will point into it */
+    tfn__buf_init(body, body->max);
+    uv_timer_init(server->loop, &req->timer);
+    req->timer.data = req;
+    req->wire_response = accepts_wire(conn->accept);
+
+    tfn_value_t *decoded = NULL;
+    int rc = decode_body(req, conn->content_type, &decoded);
+    if (rc == 0)
+        rc = tfn__validate_input(arena, api->inputs, decoded, &req->input, &req->error);
+    if (rc != 0) {
+        if (req->error.code != rc)
+            tfn_error_set(&req->error, rc, "%s", tfn_strerror(rc));
+        snprintf(req->error.service, sizeof req->error.service, "%s", server->service->name);
+        snprintf(req->error.api, sizeof req->error.api, "%s", api->name);
+        tfn__conn_respond_error(conn, &req->error, keep_alive, NULL);
+        request_maybe_free(req);
+        return;
+    }
+    req->conn = conn;
+    conn->active = req;
+    start_handler(req);
+}
+
+void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
+                   bool keep_alive)
+{
+    tfn__server_t *server = conn->server;
+    for (size_t i = 0; i < sizeof operational_endpoints / sizeof *operational_endpoints; i++) {
+        if (strcmp(path, operational_endpoints[i].path) != 0)
+            continue;
+        if (method != HTTP_GET) {
+            respond_errorf(conn, keep_alive, "Allow: GET\r\n", TFN_EMETHOD,
+                           "%s accepts GET, not %s", path, http_method_str(method));
+        } else if (!operational_endpoints[i].serve) {
+            respond_json(conn, 200, "{\"status\":\"alive\"}", keep_alive);
+        } else {
+            operational_endpoints[i].serve(conn, keep_alive);
+        }
+        body->len = 0;
+        return;
+    }
+    const tfn_api_t *api = path[0] == '/' ? find_api(server->service, path + 1) : NULL;
+    if (!api) {
+        respond_errorf(conn, keep_alive, NULL, TFN_ENOTFOUND,
+                       "no API or endpoint at '%s' (see GET /docs.json)", path);
+    } else if (method != HTTP_POST) {
+        respond_errorf(conn, keep_alive, "Allow: POST\r\n", TFN_EMETHOD,
+                       "API '%s' accepts POST, not %s", api->name, http_method_str(method));
+    } else {
+        dispatch_api(conn, api, body, keep_alive);
+        return;
+    }
+    body->len = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The handler's view: tfn_ctx_*
+ * ------------------------------------------------------------------------------------------- */
+
+tfn_arena_t *tfn_ctx_arena(tfn_ctx_t *ctx) { return ctx->request->arena; }
+
+void *tfn_ctx_state(tfn_ctx_t *ctx) { return ctx->request->server->worker.state; }
+
+const char *tfn_ctx_api(const tfn_ctx_t *ctx) { return ctx->request->api->name; }
+
+int64_t tfn_ctx_remaining_ms(const tfn_ctx_t *ctx)
+{
+    uint64_t now = tfn__now_ms(), deadline = ctx->request->deadline_ms;
+    return deadline > now ? (int64_t)(deadline - now) : 0;
+}
+
+int tfn_ctx_fail(tfn_ctx_t *ctx, int code, const char *fmt, ...)
+{
+    if (!is_error_code(code))
+        code = TFN_EHANDLER;
+    tfn_error_t *err = &ctx->request->error;
+    tfn_error_set(err, code, "%s", "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return code;
+}

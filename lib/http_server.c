@@ -1,0 +1,617 @@
+/*
+ * http_server.c — listeners and HTTP/1.1 connections on libuv, parsed by http-parser.
+ *
+ * A connection reads bytes into `in` and feeds them to the parser. When a request is complete the
+ * parser is paused and reading stops until the request has been answered: responses therefore
+ * leave in request order (pipelining) and a client cannot make us buffer without bound.
+ * tfn__conn_respond unpauses, and the bytes already received are parsed before reading resumes.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "codec_internal.h"
+#include "server_internal.h"
+
+#define READ_CHUNK 65536
+
+enum header_kind { HEADER_OTHER, HEADER_CONTENT_TYPE, HEADER_ACCEPT, HEADER_EXPECT };
+
+static void conn_process(tfn__conn_t *conn);
+static void conn_close(tfn__conn_t *conn);
+static void conn_close_gracefully(tfn__conn_t *conn);
+static void conn_set_reading(tfn__conn_t *conn, bool on);
+
+/* How long a closing connection waits for the client to finish sending (nginx's lingering
+ * close): closing a socket with unread input sends a RST, which can destroy the error response
+ * the client has not read yet — a 413 for an upload still in progress, say. */
+#define LINGER_MS 2000
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct write_req {
+    uv_write_t req;
+    tfn__buf_t buf;
+    size_t offset;
+} write_req_t;
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req_t *w = (write_req_t *)req;
+    (void)status; /* a failed write means the peer is gone; the read side notices and closes */
+    tfn__buf_free(&w->buf);
+    free(w);
+}
+
+/* Takes ownership of `buf`: tries a synchronous write first (the common case on loopback), and
+ * queues only what the socket did not take. */
+static void conn_write(tfn__conn_t *conn, tfn__buf_t *buf)
+{
+    if (conn->closing) {
+        tfn__buf_free(buf);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(buf->data, (unsigned)buf->len);
+    int n = uv_try_write(&conn->io.stream, &b, 1);
+    if (n == (int)buf->len) {
+        tfn__buf_free(buf);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        tfn__buf_free(buf);
+        conn_close(conn);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    write_req_t *w = malloc(sizeof *w);
+    if (!w) {
+        tfn__buf_free(buf);
+        conn_close(conn);
+        return;
+    }
+    w->buf = *buf;
+    w->offset = done;
+    tfn__buf_init(buf, 0);
+    uv_buf_t rest = uv_buf_init(w->buf.data + done, (unsigned)(w->buf.len - done));
+    if (uv_write(&w->req, &conn->io.stream, &rest, 1, on_write) != 0) {
+        tfn__buf_free(&w->buf);
+        free(w);
+        conn_close(conn);
+    }
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, const char *body,
+                       size_t body_len, bool keep_alive, const char *extra_headers)
+{
+    tfn__server_t *server = conn->server;
+    if (server->draining)
+        keep_alive = false; /* let clients move to another worker while we drain */
+    tfn__buf_t out;
+    tfn__buf_init(&out, body_len + 1024);
+    int rc = tfn__buf_printf(&out,
+                             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                             status, status_text(status), content_type, body_len,
+                             keep_alive ? "" : "Connection: close\r\n",
+                             extra_headers ? extra_headers : "");
+    if (rc == 0 && body_len)
+        rc = tfn__buf_append(&out, body, body_len);
+    server->served++;
+    conn->busy = false;
+    conn->active = NULL;
+    if (rc != 0) {
+        tfn__buf_free(&out);
+        conn_close(conn);
+        return;
+    }
+    conn_write(conn, &out);
+    if (!keep_alive) {
+        conn_close_gracefully(conn);
+        return;
+    }
+    /* Inside a parser callback the loop in conn_process carries on by itself. */
+    if (!conn->in_parser) {
+        http_parser_pause(&conn->parser, 0);
+        conn_process(conn);
+    }
+}
+
+/* Appends `s` as a JSON string literal (quotes included). */
+static int put_json_string(tfn__buf_t *out, const char *s)
+{
+    int rc = tfn__buf_append(out, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        if (*p == '"' || *p == '\\')
+            rc = tfn__buf_printf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            rc = tfn__buf_printf(out, "\\u%04x", *p);
+        else
+            rc = tfn__buf_append(out, p, 1);
+    }
+    return rc ? rc : tfn__buf_append(out, "\"", 1);
+}
+
+int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out)
+{
+    int rc = tfn__buf_puts(out, "{\"error\":");
+    if (!rc)
+        rc = put_json_string(out, err->message[0] ? err->message : tfn_strerror(err->code));
+    if (!rc)
+        rc = tfn__buf_printf(out, ",\"code\":\"%s\",\"status\":%d", tfn_errname(err->code),
+                             err->http_status);
+    if (!rc && err->service[0]) {
+        rc = tfn__buf_puts(out, ",\"service\":");
+        if (!rc)
+            rc = put_json_string(out, err->service);
+    }
+    if (!rc && err->api[0]) {
+        rc = tfn__buf_puts(out, ",\"api\":");
+        if (!rc)
+            rc = put_json_string(out, err->api);
+    }
+    return rc ? rc : tfn__buf_puts(out, "}");
+}
+
+void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool keep_alive,
+                             const char *extra_headers)
+{
+    tfn__buf_t body;
+    tfn__buf_init(&body, 4096);
+    if (tfn__error_json(err, &body) != 0) {
+        tfn__buf_free(&body);
+        conn_close(conn);
+        return;
+    }
+    int status = err->http_status ? err->http_status : tfn_http_status(err->code);
+    tfn__conn_respond(conn, status, TFN__MEDIA_JSON, body.data, body.len, keep_alive,
+                      extra_headers);
+    tfn__buf_free(&body);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Parsing
+ * ------------------------------------------------------------------------------------------- */
+
+static tfn__conn_t *conn_of(http_parser *p) { return p->data; }
+
+/* Stops the parser with an error that becomes a 4xx response. */
+static int parse_fail(tfn__conn_t *conn, int code, const char *message)
+{
+    conn->parse_error = code;
+    snprintf(conn->parse_message, sizeof conn->parse_message, "%s", message);
+    return -1;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    tfn__conn_t *conn = conn_of(p);
+    conn->url_len = 0;
+    conn->header_name_len = 0;
+    conn->header_name_overflow = false;
+    conn->header_kind = HEADER_OTHER;
+    conn->content_type[0] = conn->accept[0] = '\0';
+    conn->expect_continue = false;
+    conn->head_bytes = 0;
+    conn->body.len = 0;
+    return 0;
+}
+
+static int count_head(tfn__conn_t *conn, size_t len)
+{
+    conn->head_bytes += len;
+    if (conn->head_bytes > TFN__MAX_HEADER_BYTES)
+        return parse_fail(conn, TFN_ETOOBIG, "request head exceeds 64 KiB");
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    tfn__conn_t *conn = conn_of(p);
+    if (count_head(conn, len))
+        return -1;
+    if (conn->url_len + len >= sizeof conn->url)
+        return parse_fail(conn, TFN_ETOOBIG, "request URL exceeds 4 KiB");
+    memcpy(conn->url + conn->url_len, at, len);
+    conn->url_len += len;
+    conn->url[conn->url_len] = '\0';
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    tfn__conn_t *conn = conn_of(p);
+    if (count_head(conn, len))
+        return -1;
+    if (conn->header_kind != -1) { /* a new field begins after a value */
+        conn->header_name_len = 0;
+        conn->header_name_overflow = false;
+        conn->header_kind = -1;
+    }
+    if (conn->header_name_len + len >= sizeof conn->header_name) {
+        conn->header_name_overflow = true;
+        return 0;
+    }
+    memcpy(conn->header_name + conn->header_name_len, at, len);
+    conn->header_name_len += len;
+    conn->header_name[conn->header_name_len] = '\0';
+    return 0;
+}
+
+/* Appends to one of the fixed-size header value buffers; values that do not fit are an error
+ * rather than silently truncated (a truncated media type could be misread). */
+static int append_value(tfn__conn_t *conn, char *dst, size_t cap, const char *at, size_t len)
+{
+    size_t have = strlen(dst);
+    if (have + len >= cap)
+        return parse_fail(conn, TFN_ETOOBIG, "a header value exceeds 1 KiB");
+    memcpy(dst + have, at, len);
+    dst[have + len] = '\0';
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    tfn__conn_t *conn = conn_of(p);
+    if (count_head(conn, len))
+        return -1;
+    if (conn->header_kind == -1) {
+        const char *name = conn->header_name;
+        conn->header_kind = HEADER_OTHER;
+        if (conn->header_name_overflow)
+            ;
+        else if (strcasecmp(name, "content-type") == 0)
+            conn->header_kind = HEADER_CONTENT_TYPE;
+        else if (strcasecmp(name, "accept") == 0)
+            conn->header_kind = HEADER_ACCEPT;
+        else if (strcasecmp(name, "expect") == 0)
+            conn->header_kind = HEADER_EXPECT;
+    }
+    switch (conn->header_kind) {
+    case HEADER_CONTENT_TYPE:
+        return append_value(conn, conn->content_type, sizeof conn->content_type, at, len);
+    case HEADER_ACCEPT:
+        return append_value(conn, conn->accept, sizeof conn->accept, at, len);
+    case HEADER_EXPECT:
+        if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
+            conn->expect_continue = true;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    tfn__conn_t *conn = conn_of(p);
+    /* http-parser accepts any HTTP/d.d version; we speak 1.0 and 1.1 only. */
+    if (p->http_major != 1 || p->http_minor > 1) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "HTTP version %u.%u is not supported (1.0 and 1.1 are)",
+                 p->http_major, p->http_minor);
+        return parse_fail(conn, TFN_EBADHTTP, msg);
+    }
+    uint64_t max = conn->server->config.traffic.max_body_bytes;
+    /* http-parser sets content_length to ULLONG_MAX when absent (chunked or no body). */
+    if (p->content_length != ULLONG_MAX && p->content_length > max) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body of %llu bytes exceeds the limit of %llu bytes",
+                 (unsigned long long)p->content_length, (unsigned long long)max);
+        return parse_fail(conn, TFN_ETOOBIG, msg);
+    }
+    conn->body.max = max;
+    if (conn->expect_continue && p->content_length != 0) {
+        tfn__buf_t cont;
+        tfn__buf_init(&cont, 64);
+        if (tfn__buf_puts(&cont, "HTTP/1.1 100 Continue\r\n\r\n") == 0)
+            conn_write(conn, &cont);
+        else
+            tfn__buf_free(&cont);
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    tfn__conn_t *conn = conn_of(p);
+    int rc = tfn__buf_append(&conn->body, at, len);
+    if (rc == TFN_ETOOBIG) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body exceeds the limit of %llu bytes",
+                 (unsigned long long)conn->body.max);
+        return parse_fail(conn, TFN_ETOOBIG, msg);
+    }
+    if (rc != 0)
+        return parse_fail(conn, TFN_ENOMEM, "out of memory reading the request body");
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    tfn__conn_t *conn = conn_of(p);
+    char *query = memchr(conn->url, '?', conn->url_len);
+    if (query)
+        *query = '\0';
+    /* Pause first; dispatch may answer at once (clearing busy) or later. */
+    http_parser_pause(p, 1);
+    conn->busy = true;
+    tfn__dispatch(conn, p->method, conn->url, &conn->body, http_should_keep_alive(p));
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Parses what has been received until a request is waiting for its handler, the buffer is
+ * empty, or the bytes are not HTTP. Never called from inside a parser callback. */
+static void conn_process(tfn__conn_t *conn)
+{
+    while (!conn->closing && !conn->lingering && !conn->busy && conn->in.len > 0) {
+        conn->in_parser = true;
+        size_t n = http_parser_execute(&conn->parser, &parser_settings, conn->in.data,
+                                       conn->in.len);
+        conn->in_parser = false;
+        if (conn->closing || conn->lingering)
+            return;
+        enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
+        if (e != HPE_OK && e != HPE_PAUSED) {
+            tfn_error_t err;
+            if (conn->parse_error)
+                tfn_error_set(&err, conn->parse_error, "%s", conn->parse_message);
+            else
+                tfn_error_set(&err, TFN_EBADHTTP, "malformed HTTP request: %s",
+                              http_errno_description(e));
+            conn->in.len = 0;
+            conn->busy = true;
+            tfn__conn_respond_error(conn, &err, false, NULL);
+            return;
+        }
+        /* Paused at the end of a request: keep the bytes that follow (pipelining). */
+        tfn__buf_consume(&conn->in, n);
+        if (e == HPE_PAUSED && !conn->busy) /* answered already: go on with the next */
+            http_parser_pause(&conn->parser, 0);
+    }
+    if (!conn->closing && !conn->lingering)
+        conn_set_reading(conn, !conn->busy);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Connections
+ * ------------------------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    tfn__conn_t *conn = handle->data;
+    (void)suggested;
+    if (conn->lingering) /* discarding: reuse the start of the buffer */
+        conn->in.len = 0;
+    char *p = tfn__buf_reserve(&conn->in, READ_CHUNK);
+    *buf = uv_buf_init(p, p ? READ_CHUNK : 0);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    tfn__conn_t *conn = stream->data;
+    (void)buf;
+    if (nread < 0) {
+        /* EOF or error. A request still in its handler keeps running; its answer is dropped. */
+        conn_close(conn);
+        return;
+    }
+    if (conn->lingering)
+        return;
+    conn->in.len += (size_t)nread;
+    conn_process(conn);
+}
+
+static void conn_set_reading(tfn__conn_t *conn, bool on)
+{
+    if (on == conn->reading)
+        return;
+    conn->reading = on;
+    if (!on)
+        uv_read_stop(&conn->io.stream);
+    else if (uv_read_start(&conn->io.stream, on_alloc, on_read) != 0)
+        conn_close(conn);
+}
+
+static void on_conn_handle_closed(uv_handle_t *handle)
+{
+    tfn__conn_t *conn = handle->data;
+    if (--conn->open_handles > 0)
+        return;
+    tfn__server_t *server = conn->server;
+    tfn__buf_free(&conn->in);
+    tfn__buf_free(&conn->body);
+    free(conn);
+    if (server->draining)
+        tfn__server_maybe_finish(server);
+}
+
+static void conn_close(tfn__conn_t *conn)
+{
+    if (conn->closing)
+        return;
+    conn->closing = true;
+    if (conn->active)
+        tfn__request_detach(conn->active);
+    conn->active = NULL;
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        conn->server->conns = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    uv_close((uv_handle_t *)&conn->linger, on_conn_handle_closed);
+    uv_close(&conn->io.handle, on_conn_handle_closed);
+}
+
+static void on_linger_timeout(uv_timer_t *timer) { conn_close(timer->data); }
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    tfn__conn_t *conn = req->data;
+    if (status < 0)
+        conn_close(conn);
+}
+
+/* Sends what is queued, shuts down the write side and waits (bounded) for the client's EOF. */
+static void conn_close_gracefully(tfn__conn_t *conn)
+{
+    if (conn->closing || conn->lingering)
+        return;
+    conn->lingering = true;
+    conn->shutdown.data = conn;
+    if (uv_shutdown(&conn->shutdown, &conn->io.stream, on_shutdown) != 0) {
+        conn_close(conn);
+        return;
+    }
+    uv_timer_start(&conn->linger, on_linger_timeout, LINGER_MS, 0);
+    conn_set_reading(conn, true);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    tfn__server_t *server = listener->data;
+    if (status < 0 || server->draining)
+        return;
+    tfn__conn_t *conn = calloc(1, sizeof *conn);
+    if (!conn)
+        return;
+    conn->server = server;
+    bool is_tcp = listener->type == UV_TCP;
+    int rc = is_tcp ? uv_tcp_init(server->loop, &conn->io.tcp)
+                    : uv_pipe_init(server->loop, &conn->io.pipe, 0);
+    if (rc != 0) {
+        free(conn);
+        return;
+    }
+    uv_timer_init(server->loop, &conn->linger);
+    conn->linger.data = conn;
+    conn->io.handle.data = conn;
+    conn->open_handles = 2;
+    tfn__buf_init(&conn->in, READ_CHUNK * 2);
+    tfn__buf_init(&conn->body, server->config.traffic.max_body_bytes);
+    conn->next = server->conns;
+    if (server->conns)
+        server->conns->prev = conn;
+    server->conns = conn;
+    if (uv_accept(listener, &conn->io.stream) != 0) {
+        conn_close(conn);
+        return;
+    }
+    if (is_tcp)
+        uv_tcp_nodelay(&conn->io.tcp, 1);
+    http_parser_init(&conn->parser, HTTP_REQUEST);
+    conn->parser.data = conn;
+    conn_set_reading(conn, true);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Listeners
+ * ------------------------------------------------------------------------------------------- */
+
+int tfn__server_listen(tfn__server_t *server)
+{
+    const tfn__serve_config_t *cfg = &server->config;
+    int rc;
+    if (cfg->host) {
+        struct sockaddr_storage addr;
+        if (uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr) != 0 &&
+            uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&addr) != 0) {
+            tfn__log("error", "cannot listen: '%s' is not an IPv4 or IPv6 address", cfg->host);
+            return TFN_EINVAL;
+        }
+        uv_tcp_init(server->loop, &server->tcp);
+        server->tcp.data = server;
+        server->tcp_open = true;
+        if ((rc = uv_tcp_bind(&server->tcp, (struct sockaddr *)&addr, 0)) != 0 ||
+            (rc = uv_listen((uv_stream_t *)&server->tcp, 1024, on_connection)) != 0) {
+            tfn__log("error", "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
+            return TFN_EIO;
+        }
+    }
+    if (cfg->unix_path) {
+        uv_pipe_init(server->loop, &server->pipe, 0);
+        server->pipe.data = server;
+        server->pipe_open = true;
+        unlink(cfg->unix_path); /* a stale socket from a previous run */
+        if ((rc = uv_pipe_bind(&server->pipe, cfg->unix_path)) != 0 ||
+            (rc = uv_listen((uv_stream_t *)&server->pipe, 1024, on_connection)) != 0) {
+            tfn__log("error", "cannot listen on unix:%s: %s", cfg->unix_path, uv_strerror(rc));
+            return TFN_EIO;
+        }
+    }
+    return 0;
+}
+
+/* The port actually bound (the configured one, or the one the kernel picked for port 0). */
+int tfn__server_port(tfn__server_t *server)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    if (!server->tcp_open || uv_tcp_getsockname(&server->tcp, (struct sockaddr *)&addr, &len))
+        return -1;
+    if (addr.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+}
+
+void tfn__server_stop_listening(tfn__server_t *server)
+{
+    if (server->tcp_open) {
+        server->tcp_open = false;
+        uv_close((uv_handle_t *)&server->tcp, NULL);
+    }
+    if (server->pipe_open) {
+        server->pipe_open = false;
+        uv_close((uv_handle_t *)&server->pipe, NULL);
+        if (server->config.unix_path)
+            unlink(server->config.unix_path);
+    }
+}
+
+void tfn__server_close_idle(tfn__server_t *server)
+{
+    tfn__conn_t *next;
+    for (tfn__conn_t *c = server->conns; c; c = next) {
+        next = c->next;
+        if (!c->busy)
+            conn_close_gracefully(c);
+    }
+}
+
+void tfn__server_close_all(tfn__server_t *server)
+{
+    while (server->conns)
+        conn_close(server->conns);
+}

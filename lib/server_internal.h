@@ -1,0 +1,190 @@
+/*
+ * server_internal.h — one worker's HTTP server: listeners, connections, requests.
+ *
+ * Ownership (see docs/design.md, "Lifetime rules"):
+ *   server 1──* connection 1──0..1 request
+ * A connection owns its parser state and the buffers of the request being read. Once a request
+ * is complete it becomes a tfn__request that owns its arena and body; the connection points to it
+ * while it is active. A request may outlive its connection (client went away while the handler
+ * ran): then its `conn` is NULL and its response is dropped.
+ */
+#ifndef TIFFIN_SERVER_INTERNAL_H
+#define TIFFIN_SERVER_INTERNAL_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "buf_internal.h"
+#include "coro_internal.h"
+#include "log_internal.h"
+#include "tiffin.h"
+
+/* Limits of the request head (request line + headers). */
+#define TFN__MAX_URL 4096
+#define TFN__MAX_HEADER_BYTES 65536
+#define TFN__MAX_HEADER_VALUE 1024
+
+/** Where and how a worker serves; filled by the CLI from flags and the service's defaults. */
+typedef struct tfn__serve_config {
+    const char *host;       /* TCP host; NULL with port 0 means no TCP listener */
+    int port;               /* TCP port; 0 picks a free one (printed) when host is set */
+    const char *unix_path;  /* unix socket path; NULL for none */
+    tfn_traffic_t traffic;  /* resolved: no zero fields */
+    unsigned threads;       /* resolved handler thread count */
+    bool quiet;             /* no start-up banner */
+} tfn__serve_config_t;
+
+typedef struct tfn__server tfn__server_t;
+typedef struct tfn__conn tfn__conn_t;
+typedef struct tfn__request tfn__request_t;
+
+/** The worker handed to init/shutdown hooks. */
+struct tfn_worker {
+    const tfn_service_t *service;
+    unsigned index;
+    void *state;
+    tfn_error_t error;
+};
+
+struct tfn__server {
+    uv_loop_t *loop;
+    const tfn_service_t *service;
+    tfn__serve_config_t config;
+    struct tfn_worker worker;
+
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    bool tcp_open, pipe_open;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain_timer;
+    uv_work_t init_work;
+    int init_rc;
+
+    bool ready;       /* init finished successfully */
+    bool draining;    /* SIGTERM seen: no new requests */
+    bool stopping;    /* closing every handle; the loop is about to end */
+    unsigned in_flight; /* handlers started and not yet returned */
+    uint64_t served;    /* responses sent, for /healthz */
+    uint64_t started_ms;
+
+    tfn__conn_t *conns; /* intrusive doubly linked list of open connections */
+    tfn__coro_pool_t *coros;
+    char *openapi_json; /* generated once, on first request of /docs.json */
+    size_t openapi_len;
+    int exit_code;
+};
+
+struct tfn__conn {
+    tfn__server_t *server;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } io;
+    tfn__conn_t *prev, *next;
+    http_parser parser;
+    uv_timer_t linger;    /* bounds a graceful close (see conn_close_gracefully) */
+    tfn__buf_t in;        /* received bytes the parser has not consumed yet */
+    bool reading;         /* uv_read_start is in effect */
+    bool in_parser;       /* inside http_parser_execute: callbacks must not re-enter it */
+    bool busy;            /* a complete request awaits its response; parsing is paused */
+    bool lingering;       /* response sent, write side shut: discarding input until EOF */
+    bool closing;         /* uv_close called */
+    int open_handles;     /* the stream and the timer; freed when both are closed */
+    uv_shutdown_t shutdown;
+
+    /* The request head being parsed. */
+    char url[TFN__MAX_URL];
+    size_t url_len;
+    char header_name[32]; /* only short names interest us; longer ones are skipped */
+    size_t header_name_len;
+    bool header_name_overflow;
+    int header_kind;      /* which interesting header the current value belongs to */
+    char content_type[TFN__MAX_HEADER_VALUE];
+    char accept[TFN__MAX_HEADER_VALUE];
+    bool expect_continue;
+    size_t head_bytes;
+    tfn__buf_t body;
+    int parse_error;      /* a TFN_E* code set by a callback that stopped the parser */
+    char parse_message[TFN_ERROR_MESSAGE_MAX];
+
+    tfn__request_t *active; /* request being handled by a handler, if any */
+};
+
+struct tfn_ctx {
+    tfn__request_t *request;
+};
+
+struct tfn__request {
+    tfn__server_t *server;
+    tfn__conn_t *conn;        /* NULL once the connection has gone */
+    tfn_arena_t *arena;       /* owns everything below that is not a uv handle */
+    tfn__buf_t body;          /* the request body (binary tensors point into it) */
+    const tfn_api_t *api;
+    const tfn_value_t *input;
+    tfn_value_t *output;
+    tfn_error_t error;
+    int rc;                   /* handler's return code */
+    bool wire_response;       /* client accepts application/vnd.tiffin */
+    bool keep_alive;
+    bool handler_running;     /* counted in server->in_flight */
+    bool responded;
+    struct tfn_ctx ctx;
+    uint64_t deadline_ms;     /* uv_now() based */
+    uv_timer_t timer;
+    uv_work_t work;
+    tfn__coro_t *coro;
+};
+
+/* ---- http_server.c -------------------------------------------------------------------------- */
+
+/** Starts listening as configured. Returns 0 or a TFN_E* code (message logged). */
+int tfn__server_listen(tfn__server_t *server);
+/** Stops listening (drain); existing connections stay. */
+void tfn__server_stop_listening(tfn__server_t *server);
+/** Closes every idle connection (no active request). */
+void tfn__server_close_idle(tfn__server_t *server);
+/** Closes every connection. */
+void tfn__server_close_all(tfn__server_t *server);
+
+/**
+ * Writes a complete response on `conn` (status line, headers, body), then resumes reading the
+ * next pipelined request, or closes the connection when `keep_alive` is false.
+ */
+void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, const char *body,
+                       size_t body_len, bool keep_alive, const char *extra_headers);
+/** Writes a JSON error response {"error": ..., "code": ...} built from `err`. */
+void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool keep_alive,
+                             const char *extra_headers);
+
+/* ---- dispatch.c ------------------------------------------------------------------------------ */
+
+/**
+ * Called by the connection when a complete request has been read: routes it and either answers
+ * at once or starts a request. `method` is an http_method, `path` excludes the query string.
+ * `body` is moved from the connection (reset to empty there).
+ */
+void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
+                   bool keep_alive);
+/** The connection of an active request is closing: detach it. */
+void tfn__request_detach(tfn__request_t *req);
+
+/* ---- worker.c -------------------------------------------------------------------------------- */
+
+/** Checks a service definition; returns 0 or TFN_EINVAL with a message in *err. */
+int tfn__service_check(const tfn_service_t *service, tfn_error_t *err);
+/** Fills config->traffic and config->threads from the service, keeping non-zero overrides. */
+void tfn__serve_config_resolve(tfn__serve_config_t *config, const tfn_service_t *service);
+/** Runs one worker until it is told to stop; returns the process exit code. */
+int tfn__serve(const tfn_service_t *service, const tfn__serve_config_t *config);
+/** The drain has finished if nothing is in flight: run shutdown and end the loop. */
+void tfn__server_maybe_finish(tfn__server_t *server);
+
+/* ---- openapi.c ------------------------------------------------------------------------------- */
+
+/** Appends the OpenAPI 3.0 document of `service` (JSON) to `out`. */
+int tfn__openapi(const tfn_service_t *service, tfn__buf_t *out);
+
+#endif

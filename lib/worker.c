@@ -1,0 +1,292 @@
+/*
+ * worker.c — the life of one worker process: check the service, listen, run init off the loop,
+ * serve, and on SIGTERM/SIGINT drain (stop accepting, finish in-flight requests up to a deadline,
+ * run the shutdown hook) and exit 0.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_internal.h"
+
+int tfn__server_port(tfn__server_t *server);
+
+/* ---------------------------------------------------------------------------------------------
+ * Checking and resolving a service definition
+ * ------------------------------------------------------------------------------------------- */
+
+static bool is_name(const char *s)
+{
+    if (!s || !*s || strlen(s) >= TFN_ERROR_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+int tfn__service_check(const tfn_service_t *svc, tfn_error_t *err)
+{
+    if (!svc)
+        return tfn_error_set(err, TFN_EINVAL, "no service given");
+    if (!is_name(svc->name))
+        return tfn_error_set(err, TFN_EINVAL,
+                             "service name '%s' must be 1-63 letters, digits, '_' or '-'",
+                             svc->name ? svc->name : "(null)");
+    if (!svc->apis || !svc->apis[0].name)
+        return tfn_error_set(err, TFN_EINVAL, "service '%s' declares no APIs", svc->name);
+    for (const tfn_api_t *api = svc->apis; api->name; api++) {
+        if (!is_name(api->name))
+            return tfn_error_set(err, TFN_EINVAL,
+                                 "service '%s': API name '%s' must be 1-63 letters, digits, "
+                                 "'_' or '-'", svc->name, api->name);
+        if (!strcmp(api->name, "livez") || !strcmp(api->name, "readyz") ||
+            !strcmp(api->name, "healthz"))
+            return tfn_error_set(err, TFN_EINVAL,
+                                 "service '%s': API name '%s' is reserved for the operational "
+                                 "endpoint GET /%s", svc->name, api->name, api->name);
+        if (!api->handler)
+            return tfn_error_set(err, TFN_EINVAL, "service '%s': API '%s' has no handler",
+                                 svc->name, api->name);
+        for (const tfn_api_t *other = svc->apis; other != api; other++)
+            if (strcmp(other->name, api->name) == 0)
+                return tfn_error_set(err, TFN_EINVAL, "service '%s': API '%s' declared twice",
+                                     svc->name, api->name);
+        for (const tfn_field_t *f = api->inputs; f && f->name; f++) {
+            if (f->type == TFN_TYPE_TENSOR && (f->ndim < 0 || f->ndim > TFN_MAX_DIMS))
+                return tfn_error_set(err, TFN_EINVAL,
+                                     "service '%s': API '%s': field '%s' has ndim %d (0..%d)",
+                                     svc->name, api->name, f->name, f->ndim, TFN_MAX_DIMS);
+            for (const tfn_field_t *g = api->inputs; g != f; g++)
+                if (strcmp(g->name, f->name) == 0)
+                    return tfn_error_set(err, TFN_EINVAL,
+                                         "service '%s': API '%s': field '%s' declared twice",
+                                         svc->name, api->name, f->name);
+        }
+    }
+    return 0;
+}
+
+void tfn__serve_config_resolve(tfn__serve_config_t *config, const tfn_service_t *svc)
+{
+    tfn_traffic_t *t = &config->traffic;
+    const tfn_traffic_t *d = &svc->traffic;
+    if (!t->timeout_ms)
+        t->timeout_ms = d->timeout_ms ? d->timeout_ms : 60000;
+    if (!t->max_concurrency)
+        t->max_concurrency = d->max_concurrency ? d->max_concurrency : 1024;
+    if (!t->max_body_bytes)
+        t->max_body_bytes = d->max_body_bytes ? d->max_body_bytes : (16u << 20);
+    if (!t->drain_ms)
+        t->drain_ms = d->drain_ms ? d->drain_ms : 10000;
+    if (!config->threads)
+        config->threads = svc->threads ? svc->threads : 4;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Init and shutdown hooks
+ * ------------------------------------------------------------------------------------------- */
+
+const tfn_service_t *tfn_worker_service(const tfn_worker_t *worker) { return worker->service; }
+
+unsigned tfn_worker_index(const tfn_worker_t *worker) { return worker->index; }
+
+int tfn_worker_fail(tfn_worker_t *worker, int code, const char *fmt, ...)
+{
+    if (code >= 0)
+        code = TFN_EINIT;
+    tfn_error_set(&worker->error, code, "%s", "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(worker->error.message, sizeof worker->error.message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void init_main(uv_work_t *work)
+{
+    tfn__server_t *server = work->data;
+    const tfn_service_t *svc = server->service;
+    server->init_rc = svc->init ? svc->init(&server->worker, &server->worker.state) : 0;
+}
+
+static void begin_drain(tfn__server_t *server);
+
+static void init_done(uv_work_t *work, int status)
+{
+    tfn__server_t *server = work->data;
+    (void)status;
+    server->init_work.data = NULL; /* marks init as over */
+    if (server->init_rc != 0) {
+        const tfn_error_t *e = &server->worker.error;
+        tfn__log("error", "init of service '%s' failed: %s", server->service->name,
+                 e->message[0] ? e->message : tfn_strerror(server->init_rc));
+        server->exit_code = 1;
+        begin_drain(server);
+        return;
+    }
+    if (server->draining) { /* a signal came during init */
+        tfn__server_maybe_finish(server);
+        return;
+    }
+    server->ready = true;
+    tfn__log("info", "service '%s' is ready", server->service->name);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Draining and stopping
+ * ------------------------------------------------------------------------------------------- */
+
+static void close_if_open(uv_handle_t *handle)
+{
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+/* Everything is finished: run the shutdown hook and close the handles, so uv_run returns. */
+static void stop(tfn__server_t *server)
+{
+    server->stopping = true;
+    const tfn_service_t *svc = server->service;
+    if (server->init_rc == 0 && svc->shutdown)
+        svc->shutdown(&server->worker, server->worker.state);
+    tfn__server_stop_listening(server);
+    tfn__server_close_idle(server);
+    close_if_open((uv_handle_t *)&server->sigterm);
+    close_if_open((uv_handle_t *)&server->sigint);
+    close_if_open((uv_handle_t *)&server->drain_timer);
+}
+
+void tfn__server_maybe_finish(tfn__server_t *server)
+{
+    if (server->stopping || server->in_flight > 0 || server->init_work.data)
+        return;
+    stop(server);
+}
+
+static void on_drain_deadline(uv_timer_t *timer)
+{
+    tfn__server_t *server = timer->data;
+    if (server->stopping)
+        return;
+    tfn__log("warn", "drain deadline of %u ms passed with %u requests in flight; exiting",
+             server->config.traffic.drain_ms, server->in_flight);
+    /* Handlers still running may use the worker state: do not run the shutdown hook under them.
+     * Their threads cannot be joined, so leave the loop instead of waiting for them. */
+    server->exit_code = 1;
+    server->stopping = true;
+    tfn__server_close_all(server);
+    uv_stop(server->loop);
+}
+
+static void begin_drain(tfn__server_t *server)
+{
+    if (server->draining)
+        return;
+    server->draining = true;
+    server->ready = false;
+    tfn__server_stop_listening(server);
+    tfn__server_close_idle(server);
+    uv_timer_start(&server->drain_timer, on_drain_deadline, server->config.traffic.drain_ms, 0);
+    tfn__server_maybe_finish(server);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    tfn__server_t *server = handle->data;
+    if (server->draining) {
+        tfn__log("warn", "second signal %d: exiting without waiting", signum);
+        on_drain_deadline(&server->drain_timer);
+        return;
+    }
+    tfn__log("info", "signal %d: draining (%u in flight, up to %u ms)", signum, server->in_flight,
+             server->config.traffic.drain_ms);
+    begin_drain(server);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Serving
+ * ------------------------------------------------------------------------------------------- */
+
+static void print_banner(tfn__server_t *server)
+{
+    const tfn__serve_config_t *c = &server->config;
+    if (c->host) {
+        const char *fmt = strchr(c->host, ':') ? "http://[%s]:%d" : "http://%s:%d";
+        printf("%s listening on ", server->service->name);
+        printf(fmt, c->host, tfn__server_port(server));
+        printf("\n");
+    }
+    if (c->unix_path)
+        printf("%s listening on unix:%s\n", server->service->name, c->unix_path);
+    fflush(stdout);
+}
+
+int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
+{
+    tfn_error_t err;
+    if (tfn__service_check(svc, &err) != 0) {
+        tfn__log("error", "%s", err.message);
+        return 1;
+    }
+    tfn__server_t *server = calloc(1, sizeof *server);
+    uv_loop_t *loop = malloc(sizeof *loop);
+    if (!server || !loop || uv_loop_init(loop) != 0) {
+        free(server);
+        free(loop);
+        tfn__log("error", "out of memory");
+        return 1;
+    }
+    server->loop = loop;
+    server->service = svc;
+    server->config = *config;
+    tfn__serve_config_resolve(&server->config, svc);
+    server->worker.service = svc;
+    server->started_ms = tfn__now_ms();
+    server->coros = tfn__coro_pool_new(0, 1024);
+
+    /* libuv sizes its thread pool from this variable on first use, which is init_main below. */
+    char threads[16];
+    snprintf(threads, sizeof threads, "%u", server->config.threads + 1 /* +1 for init */);
+    setenv("UV_THREADPOOL_SIZE", threads, 1);
+
+    uv_signal_init(loop, &server->sigterm);
+    uv_signal_init(loop, &server->sigint);
+    server->sigterm.data = server->sigint.data = server;
+    uv_timer_init(loop, &server->drain_timer);
+    server->drain_timer.data = server;
+    uv_unref((uv_handle_t *)&server->drain_timer);
+
+    int rc = server->coros ? tfn__server_listen(server) : TFN_ENOMEM;
+    if (rc == 0) {
+        uv_signal_start(&server->sigterm, on_signal, SIGTERM);
+        uv_signal_start(&server->sigint, on_signal, SIGINT);
+        if (!config->quiet)
+            print_banner(server);
+        server->init_work.data = server;
+        rc = uv_queue_work(loop, &server->init_work, init_main, init_done) ? TFN_ENOMEM : 0;
+    }
+    if (rc != 0) {
+        server->exit_code = 1;
+        server->init_rc = TFN_EINIT; /* init never ran: no shutdown hook */
+        server->init_work.data = NULL;
+        stop(server);
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    int exit_code = server->exit_code;
+    if (!server->stopping || uv_loop_close(loop) != 0) {
+        /* Left by the drain deadline with handlers still running: just exit. */
+        tfn__log("info", "service '%s' stopped (forced)", svc->name);
+        fflush(NULL);
+        _Exit(exit_code ? exit_code : 1);
+    }
+    tfn__log("info", "service '%s' stopped", svc->name);
+    tfn__coro_pool_free(server->coros);
+    free(server->openapi_json);
+    free(loop);
+    free(server);
+    return exit_code;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tiffin needs to build, test and run its demo — only those missing,
+# so running it again is quick and changes nothing. Usage: scripts/install-deps.sh [GROUP...]
+#   build  compilers and libraries (default)
+#   test   + clang sanitizer runtime, python venv for the integration tests
+#   bench  + wrk
+set -euo pipefail
+
+groups=("${@:-build}")
+packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev)
+for g in "${groups[@]}"; do
+    case "$g" in
+        build) ;;
+        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl) ;;
+        bench) packages+=(wrk python3 python3-venv) ;;
+        *) echo "install-deps: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
