@@ -29,8 +29,12 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 PIC_OBJS := $(LIB_SRCS:%.c=$(BUILD)/pic/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
-EXAMPLES := $(patsubst examples/%/,$(BUILD)/examples/%,$(sort $(dir $(wildcard examples/*/*.c))))
-TEST_SERVICES := $(BUILD)/tests/integration/testsvc
+# Each examples/NAME/ folder of .c files is one program, except folders with a NAME.mk of their
+# own rules (the digits demo builds several programs).
+MK_EXAMPLES := $(patsubst examples/%/,%,$(dir $(wildcard examples/*/*.mk)))
+EXAMPLES := $(filter-out $(MK_EXAMPLES:%=$(BUILD)/examples/%), \
+              $(patsubst examples/%/,$(BUILD)/examples/%,$(sort $(dir $(wildcard examples/*/*.c)))))
+TEST_SERVICES := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(sort $(wildcard tests/integration/*.c)))
 
 .PHONY: all lib examples tests test test-build test-san demo bench install uninstall clean \
         deps deps-test format fuzz
@@ -65,6 +69,8 @@ $(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libtiffin.a | $(BUI
 
 $(BUILD)/lib $(BUILD)/pic/lib $(BUILD)/examples $(BUILD)/tests $(BUILD)/tests/integration:
 	mkdir -p $@
+
+-include $(wildcard examples/*/*.mk)
 
 # ---- installing what is missing ------------------------------------------------------------------
 

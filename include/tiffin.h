@@ -7,14 +7,18 @@
  *   tiffin/error.h    error codes (negative TFN_E*), tfn_strerror, structured tfn_error_t
  *   tiffin/value.h    arenas and values: null, bool, int, float, string, bytes, list, object, tensor
  *   tiffin/service.h  defining a service: APIs, declared inputs, resources, traffic, hooks
+ *   tiffin/call.h     calling dependencies from a handler: tfn_call, tfn_call_async, tfn_await
+ *   tiffin/testing.h  running a whole service graph in one process, for unit tests
  *   tiffin/main.h     tfn_main: the command line (serve, call, openapi)
  */
 #ifndef TIFFIN_H
 #define TIFFIN_H
 
+#include "tiffin/call.h"
 #include "tiffin/error.h"
 #include "tiffin/main.h"
 #include "tiffin/service.h"
+#include "tiffin/testing.h"
 #include "tiffin/value.h"
 
 #endif

@@ -63,6 +63,7 @@ static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra
 static void serve_readyz(tfn__conn_t *conn, bool keep_alive)
 {
     tfn__server_t *server = conn->server;
+    char why[TFN_ERROR_MESSAGE_MAX];
     if (server->draining)
         respond_errorf(conn, keep_alive, NULL, TFN_ESHUTDOWN, "service '%s' is shutting down",
                        server->service->name);
@@ -70,6 +71,9 @@ static void serve_readyz(tfn__conn_t *conn, bool keep_alive)
         respond_errorf(conn, keep_alive, NULL, TFN_EUNAVAIL,
                        "service '%s' is not ready: its init hook has not finished",
                        server->service->name);
+    else if (!tfn__deps_ready(server, why, sizeof why))
+        respond_errorf(conn, keep_alive, NULL, TFN_EUNAVAIL, "service '%s' is not ready: %s",
+                       server->service->name, why);
     else
         respond_json(conn, 200, "{\"status\":\"ready\"}", keep_alive);
 }
@@ -185,14 +189,18 @@ static bool accepts_wire(const char *accept)
 static void on_timer_closed(uv_handle_t *handle)
 {
     tfn__request_t *req = handle->data;
+    tfn__futures_release(req);
     tfn__buf_free(&req->body);
     tfn_arena_free(req->arena); /* req itself lives in its arena */
 }
 
+/* Does someone still wait for this request's answer: a connection or a caller in-process? */
+static bool awaits_answer(const tfn__request_t *req) { return req->conn || req->sink; }
+
 /* Frees the request once its handler has returned and it needs no answer any more. */
 static void request_maybe_free(tfn__request_t *req)
 {
-    if (req->handler_running || req->conn)
+    if (req->handler_running || awaits_answer(req))
         return;
     if (req->coro) {
         tfn__coro_free(req->coro);
@@ -207,15 +215,57 @@ void tfn__request_detach(tfn__request_t *req)
     request_maybe_free(req);
 }
 
+void tfn__request_abandon(tfn__request_t *req)
+{
+    req->sink = NULL;
+    request_maybe_free(req);
+}
+
+/* Hands the answer to whoever waits for it: the connection, or the in-process caller. `body`
+ * is taken. Afterwards the request awaits no answer. */
+static void deliver(tfn__request_t *req, int status, const char *content_type, tfn__buf_t *body)
+{
+    tfn__conn_t *conn = req->conn;
+    tfn__sink_fn sink = req->sink;
+    req->conn = NULL;
+    req->sink = NULL;
+    req->responded = true;
+    if (conn) {
+        conn->active = NULL;
+        tfn__conn_respond(conn, status, content_type, body->data, body->len, req->keep_alive,
+                          NULL);
+        tfn__buf_free(body);
+    } else if (sink) {
+        tfn__response_t resp = {.status = status, .body = *body};
+        snprintf(resp.content_type, sizeof resp.content_type, "%s", content_type);
+        tfn__buf_init(body, 0);
+        sink(req->sink_arg, &resp);
+        tfn__buf_free(&resp.body);
+    } else {
+        tfn__buf_free(body);
+    }
+}
+
+/* Answers with req->error, naming this service and API where the error does not already. */
+static void deliver_error(tfn__request_t *req)
+{
+    tfn_error_t *err = &req->error;
+    if (!err->service[0])
+        snprintf(err->service, sizeof err->service, "%s", req->server->service->name);
+    if (!err->api[0])
+        snprintf(err->api, sizeof err->api, "%s", req->api->name);
+    tfn__buf_t body;
+    tfn__buf_init(&body, 4096);
+    if (tfn__error_json(err, &body) != 0)
+        body.len = 0; /* cannot happen with a 4 KiB limit and bounded members */
+    int status = err->http_status ? err->http_status : tfn_http_status(err->code);
+    deliver(req, status, TFN__MEDIA_JSON, &body);
+}
+
 /* Sends the answer of a request whose handler finished in time. */
 static void answer(tfn__request_t *req)
 {
-    tfn__conn_t *conn = req->conn;
-    req->conn = NULL;
-    req->responded = true;
-    conn->active = NULL;
     uv_timer_stop(&req->timer);
-
     tfn_error_t *err = &req->error;
     int rc = req->rc;
     if (rc == 0)
@@ -226,9 +276,7 @@ static void answer(tfn__request_t *req)
         rc = req->wire_response ? tfn__wire_encode(req->output, &body)
                                 : tfn__json_encode(req->output, &body);
         if (rc == 0) {
-            tfn__conn_respond(conn, 200, req->wire_response ? TFN__MEDIA_WIRE : TFN__MEDIA_JSON,
-                              body.data, body.len, req->keep_alive, NULL);
-            tfn__buf_free(&body);
+            deliver(req, 200, req->wire_response ? TFN__MEDIA_WIRE : TFN__MEDIA_JSON, &body);
             return;
         }
         tfn__buf_free(&body);
@@ -239,11 +287,7 @@ static void answer(tfn__request_t *req)
         int code = is_error_code(rc) ? rc : TFN_EHANDLER;
         tfn_error_set(err, code, "API '%s' failed: %s", req->api->name, tfn_strerror(code));
     }
-    if (!err->service[0])
-        snprintf(err->service, sizeof err->service, "%s", req->server->service->name);
-    if (!err->api[0])
-        snprintf(err->api, sizeof err->api, "%s", req->api->name);
-    tfn__conn_respond_error(conn, err, req->keep_alive, NULL);
+    deliver_error(req);
 }
 
 /* The handler has returned (on the loop thread, whichever way it ran). */
@@ -252,7 +296,8 @@ static void handler_finished(tfn__request_t *req)
     tfn__server_t *server = req->server;
     req->handler_running = false;
     server->in_flight--;
-    if (req->conn)
+    tfn__futures_cancel(req);
+    if (awaits_answer(req))
         answer(req);
     request_maybe_free(req);
     if (server->draining)
@@ -262,18 +307,12 @@ static void handler_finished(tfn__request_t *req)
 static void on_deadline(uv_timer_t *timer)
 {
     tfn__request_t *req = timer->data;
-    tfn__conn_t *conn = req->conn;
-    if (!conn)
+    if (!awaits_answer(req))
         return;
-    req->conn = NULL;
-    req->responded = true;
-    conn->active = NULL;
-    tfn_error_t err;
-    tfn_error_set(&err, TFN_ETIMEOUT, "API '%s' did not finish within %u ms", req->api->name,
-                  req->server->config.traffic.timeout_ms);
-    snprintf(err.service, sizeof err.service, "%s", req->server->service->name);
-    snprintf(err.api, sizeof err.api, "%s", req->api->name);
-    tfn__conn_respond_error(conn, &err, req->keep_alive, NULL);
+    tfn_error_t *err = &req->error;
+    tfn_error_set(err, TFN_ETIMEOUT, "API '%s' did not finish within %u ms", req->api->name,
+                  req->timeout_ms);
+    deliver_error(req);
 }
 
 static void call_handler(tfn__request_t *req)
@@ -292,13 +331,20 @@ static void work_done(uv_work_t *work, int status)
     handler_finished(work->data);
 }
 
+void tfn__request_resume(tfn__request_t *req)
+{
+    if (tfn__coro_resume(req->coro) == 0)
+        handler_finished(req);
+    /* else: suspended again, awaiting something else. */
+}
+
 static void start_handler(tfn__request_t *req)
 {
     tfn__server_t *server = req->server;
     req->handler_running = true;
     server->in_flight++;
-    req->deadline_ms = tfn__now_ms() + server->config.traffic.timeout_ms;
-    uv_timer_start(&req->timer, on_deadline, server->config.traffic.timeout_ms, 0);
+    req->deadline_ms = tfn__now_ms() + req->timeout_ms;
+    uv_timer_start(&req->timer, on_deadline, req->timeout_ms, 0);
     if (req->api->run == TFN_RUN_IN_THREAD) {
         req->work.data = req;
         if (uv_queue_work(server->loop, &req->work, work_main, work_done) == 0)
@@ -313,9 +359,7 @@ static void start_handler(tfn__request_t *req)
         handler_finished(req);
         return;
     }
-    if (tfn__coro_resume(req->coro) == 0)
-        handler_finished(req);
-    /* else: suspended awaiting something; whoever resumes it calls handler_finished. */
+    tfn__request_resume(req);
 }
 
 /* Decodes the body as the request's media type says. An empty body without a media type is an
@@ -339,62 +383,133 @@ static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_
                          content_type[0] ? content_type : "(none)");
 }
 
-static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
-                         bool keep_alive)
+/* Why the server cannot take a request now (0: it can), with a message in *err. */
+static int admission(tfn__server_t *server, tfn_error_t *err)
 {
-    tfn__server_t *server = conn->server;
-    if (server->draining) {
-        respond_errorf(conn, false, NULL, TFN_ESHUTDOWN, "service '%s' is shutting down",
-                       server->service->name);
-        return;
-    }
-    if (!server->ready) {
-        respond_errorf(conn, keep_alive, "Retry-After: 1\r\n", TFN_EUNAVAIL,
-                       "service '%s' is not ready yet", server->service->name);
-        return;
-    }
-    if (server->in_flight >= server->config.traffic.max_concurrency) {
-        respond_errorf(conn, keep_alive, "Retry-After: 1\r\n", TFN_EBUSY,
-                       "service '%s' is at its limit of %u concurrent requests",
-                       server->service->name, server->config.traffic.max_concurrency);
-        return;
-    }
+    if (server->draining)
+        return tfn_error_set(err, TFN_ESHUTDOWN, "service '%s' is shutting down",
+                             server->service->name);
+    if (!server->ready)
+        return tfn_error_set(err, TFN_EUNAVAIL, "service '%s' is not ready yet",
+                             server->service->name);
+    if (server->in_flight >= server->config.traffic.max_concurrency)
+        return tfn_error_set(err, TFN_EBUSY, "service '%s' is at its limit of %u concurrent "
+                             "requests", server->service->name,
+                             server->config.traffic.max_concurrency);
+    return 0;
+}
+
+/* A new request for `api` owning `body` (moved); NULL when out of memory. The handler's deadline
+ * is the service's timeout, or what the caller has left (`caller_ms`, 0: no limit) if less. */
+static tfn__request_t *request_new(tfn__server_t *server, const tfn_api_t *api, tfn__buf_t *body,
+                                   uint32_t caller_ms)
+{
     /* The arena holds the decoded input; JSON text decodes to at most a few times its size. */
     size_t arena_max = (size_t)server->config.traffic.max_body_bytes * 4 + (64u << 20);
     tfn_arena_t *arena = tfn_arena_new(arena_max);
     tfn__request_t *req = arena ? tfn_arena_calloc(arena, sizeof *req) : NULL;
     if (!req) {
         tfn_arena_free(arena);
-        respond_errorf(conn, false, NULL, TFN_ENOMEM, "out of memory");
-        return;
+        return NULL;
     }
     req->server = server;
     req->arena = arena;
     req->api = api;
-    req->keep_alive = keep_alive;
     req->ctx.request = req;
+    req->timeout_ms = server->config.traffic.timeout_ms;
+    if (caller_ms && caller_ms < req->timeout_ms)
+        req->timeout_ms = caller_ms;
     req->body = *body; /* moved: binary tensors will point into it */
     tfn__buf_init(body, body->max);
     uv_timer_init(server->loop, &req->timer);
     req->timer.data = req;
-    req->wire_response = accepts_wire(conn->accept);
+    return req;
+}
 
+/* Decodes and validates the request's input; answers the error and frees it on failure. */
+static bool request_prepare(tfn__request_t *req, const char *content_type)
+{
     tfn_value_t *decoded = NULL;
-    int rc = decode_body(req, conn->content_type, &decoded);
+    int rc = decode_body(req, content_type, &decoded);
     if (rc == 0)
-        rc = tfn__validate_input(arena, api->inputs, decoded, &req->input, &req->error);
+        rc = tfn__validate_input(req->arena, req->api->inputs, decoded, &req->input,
+                                 &req->error);
+    if (rc == 0)
+        return true;
+    if (req->error.code != rc)
+        tfn_error_set(&req->error, rc, "%s", tfn_strerror(rc));
+    deliver_error(req);
+    request_maybe_free(req);
+    return false;
+}
+
+static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
+                         bool keep_alive)
+{
+    tfn__server_t *server = conn->server;
+    tfn_error_t err;
+    int rc = admission(server, &err);
     if (rc != 0) {
-        if (req->error.code != rc)
-            tfn_error_set(&req->error, rc, "%s", tfn_strerror(rc));
-        snprintf(req->error.service, sizeof req->error.service, "%s", server->service->name);
-        snprintf(req->error.api, sizeof req->error.api, "%s", api->name);
-        tfn__conn_respond_error(conn, &req->error, keep_alive, NULL);
+        snprintf(err.service, sizeof err.service, "%s", server->service->name);
+        bool retry_later = rc == TFN_EBUSY || rc == TFN_EUNAVAIL;
+        tfn__conn_respond_error(conn, &err, rc == TFN_ESHUTDOWN ? false : keep_alive,
+                                retry_later ? "Retry-After: 1\r\n" : NULL);
+        return;
+    }
+    tfn__request_t *req = request_new(server, api, body, conn->deadline_ms);
+    if (!req) {
+        respond_errorf(conn, false, NULL, TFN_ENOMEM, "out of memory");
+        return;
+    }
+    req->keep_alive = keep_alive;
+    req->wire_response = accepts_wire(conn->accept);
+    req->conn = conn;
+    conn->active = req;
+    if (request_prepare(req, conn->content_type))
+        start_handler(req);
+}
+
+/* A local request waits for the loop before it starts: it was made from inside a caller's
+ * coroutine, and coroutines are resumed only from the loop. */
+static void on_local_start(uv_timer_t *timer)
+{
+    tfn__request_t *req = timer->data;
+    if (!awaits_answer(req)) { /* abandoned before it started */
         request_maybe_free(req);
         return;
     }
-    req->conn = conn;
-    conn->active = req;
-    start_handler(req);
+    tfn_error_t *err = &req->error;
+    if (err->code != 0 || admission(req->server, err) != 0) { /* no such API, or not now */
+        deliver_error(req);
+        request_maybe_free(req);
+        return;
+    }
+    if (request_prepare(req, TFN__MEDIA_WIRE))
+        start_handler(req);
+}
+
+void tfn__dispatch_local(tfn__server_t *server, const char *api_name, tfn__buf_t *body,
+                         uint32_t timeout_ms, tfn__sink_fn sink, void *arg,
+                         tfn__request_t **out)
+{
+    static const tfn_api_t missing = {.name = "?"};
+    const tfn_api_t *api = find_api(server->service, api_name);
+    tfn__request_t *req = request_new(server, api ? api : &missing, body, timeout_ms);
+    *out = req;
+    if (!req) { /* out of memory: the one case answered at once (the caller copes, call.c) */
+        tfn__response_t resp = {.status = 500};
+        snprintf(resp.content_type, sizeof resp.content_type, "%s", TFN__MEDIA_JSON);
+        tfn__buf_init(&resp.body, 0);
+        sink(arg, &resp);
+        return;
+    }
+    req->sink = sink;
+    req->sink_arg = arg;
+    req->wire_response = true;
+    if (!api)
+        tfn_error_set(&req->error, TFN_ENOTFOUND, "service '%s' has no API '%s'",
+                      server->service->name, api_name);
+    uv_timer_start(&req->timer, on_local_start, 0, 0);
 }
 
 void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,

@@ -81,3 +81,16 @@ int tfn_error_set(tfn_error_t *err, int code, const char *fmt, ...)
         snprintf(err->message, sizeof err->message, "%s", tfn_strerror(code));
     return code;
 }
+
+/* The code whose name is `name` ("ETOOBIG" -> TFN_ETOOBIG), for errors a dependency sent;
+ * 0 when no code has that name. Exported to call.c. */
+int tfn__errcode_from_name(const char *name);
+int tfn__errcode_from_name(const char *name)
+{
+#define TFN_X_CASE(xname, value, status, desc)                                                     \
+    if (value != 0 && strcmp(name, #xname) == 0)                                                   \
+        return value;
+    TFN_ERROR_TABLE(TFN_X_CASE)
+#undef TFN_X_CASE
+    return 0;
+}

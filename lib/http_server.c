@@ -18,7 +18,7 @@
 
 #define READ_CHUNK 65536
 
-enum header_kind { HEADER_OTHER, HEADER_CONTENT_TYPE, HEADER_ACCEPT, HEADER_EXPECT };
+enum header_kind { HEADER_OTHER, HEADER_CONTENT_TYPE, HEADER_ACCEPT, HEADER_EXPECT, HEADER_DEADLINE };
 
 static void conn_process(tfn__conn_t *conn);
 static void conn_close(tfn__conn_t *conn);
@@ -213,6 +213,7 @@ static int on_message_begin(http_parser *p)
     conn->header_name_overflow = false;
     conn->header_kind = HEADER_OTHER;
     conn->content_type[0] = conn->accept[0] = '\0';
+    conn->deadline_ms = 0;
     conn->expect_continue = false;
     conn->head_bytes = 0;
     conn->body.len = 0;
@@ -288,6 +289,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             conn->header_kind = HEADER_ACCEPT;
         else if (strcasecmp(name, "expect") == 0)
             conn->header_kind = HEADER_EXPECT;
+        else if (strcasecmp(name, TFN__DEADLINE_HEADER) == 0)
+            conn->header_kind = HEADER_DEADLINE;
     }
     switch (conn->header_kind) {
     case HEADER_CONTENT_TYPE:
@@ -297,6 +300,18 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     case HEADER_EXPECT:
         if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
             conn->expect_continue = true;
+        return 0;
+    case HEADER_DEADLINE: /* digits, possibly split across calls; garbage is a 400 */
+        for (size_t i = 0; i < len; i++) {
+            if (at[i] == ' ' || at[i] == '\t')
+                continue;
+            if (at[i] < '0' || at[i] > '9' || conn->deadline_ms > (UINT32_MAX - 9) / 10)
+                return parse_fail(conn, TFN_EBADHTTP,
+                                  TFN__DEADLINE_HEADER " must be a number of milliseconds");
+            conn->deadline_ms = conn->deadline_ms * 10 + (uint32_t)(at[i] - '0');
+        }
+        if (conn->deadline_ms == 0 && len) /* 0 ms left: the caller has given up already */
+            conn->deadline_ms = 1;
         return 0;
     default:
         return 0;

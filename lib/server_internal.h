@@ -16,9 +16,13 @@
 #include <uv.h>
 
 #include "buf_internal.h"
+#include "client_internal.h"
 #include "coro_internal.h"
 #include "log_internal.h"
 #include "tiffin.h"
+
+/* The header a caller sends with what is left of its deadline, in milliseconds. */
+#define TFN__DEADLINE_HEADER "X-Tiffin-Deadline-Ms"
 
 /* Limits of the request head (request line + headers). */
 #define TFN__MAX_URL 4096
@@ -33,11 +37,34 @@ typedef struct tfn__serve_config {
     tfn_traffic_t traffic;  /* resolved: no zero fields */
     unsigned threads;       /* resolved handler thread count */
     bool quiet;             /* no start-up banner */
+    /* Addresses of dependencies, "NAME=URL" (http://HOST:PORT or unix:/PATH), from --depends or
+     * the supervisor; they override tfn_dependency_t.url. Borrowed (argv). */
+    const char *const *depends;
+    size_t ndepends;
 } tfn__serve_config_t;
+
+/** Most --depends a worker takes. */
+#define TFN__MAX_DEPENDS 64
 
 typedef struct tfn__server tfn__server_t;
 typedef struct tfn__conn tfn__conn_t;
 typedef struct tfn__request tfn__request_t;
+
+/** Where a response goes when the request came from a caller in this process (test graphs). */
+typedef void (*tfn__sink_fn)(void *arg, tfn__response_t *resp);
+
+/** A dependency as one worker sees it: where it is and whether it is ready. */
+typedef struct tfn__dep {
+    const char *name;              /* as handlers call it */
+    const tfn_service_t *service;  /* its definition, when in this program; else NULL */
+    tfn__target_t target;
+    tfn__pool_t *pool;             /* over HTTP: its connection pool */
+    tfn__server_t *local;          /* in this process (test graph): its instance */
+    bool ready;                    /* its /readyz answered 200 last time we asked */
+    bool probing;                  /* a /readyz probe is in flight */
+    char why[TFN_ERROR_MESSAGE_MAX]; /* why it is not ready */
+    char url[512];
+} tfn__dep_t;
 
 /** The worker handed to init/shutdown hooks. */
 struct tfn_worker {
@@ -67,6 +94,12 @@ struct tfn__server {
     unsigned in_flight; /* handlers started and not yet returned */
     uint64_t served;    /* responses sent, for /healthz */
     uint64_t started_ms;
+
+    tfn__dep_t *deps;   /* the service's dependencies, in declaration order */
+    size_t ndeps;
+    uv_timer_t probe_timer; /* asks each dependency's /readyz */
+    bool probe_started;
+    bool local_deps;        /* a test graph: dependencies are instances in this process */
 
     tfn__conn_t *conns; /* intrusive doubly linked list of open connections */
     tfn__coro_pool_t *coros;
@@ -104,6 +137,7 @@ struct tfn__conn {
     int header_kind;      /* which interesting header the current value belongs to */
     char content_type[TFN__MAX_HEADER_VALUE];
     char accept[TFN__MAX_HEADER_VALUE];
+    uint32_t deadline_ms; /* X-Tiffin-Deadline-Ms: what the caller has left; 0 = none */
     bool expect_continue;
     size_t head_bytes;
     tfn__buf_t body;
@@ -120,6 +154,10 @@ struct tfn_ctx {
 struct tfn__request {
     tfn__server_t *server;
     tfn__conn_t *conn;        /* NULL once the connection has gone */
+    tfn__sink_fn sink;        /* or: where the answer goes, for a caller in this process */
+    void *sink_arg;
+    tfn_future_t *futures;    /* dependency calls the handler made (call.c) */
+    uint32_t timeout_ms;      /* the handler's deadline, from now: config or caller's, less */
     tfn_arena_t *arena;       /* owns everything below that is not a uv handle */
     tfn__buf_t body;          /* the request body (binary tensors point into it) */
     const tfn_api_t *api;
@@ -171,12 +209,75 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
 /** The connection of an active request is closing: detach it. */
 void tfn__request_detach(tfn__request_t *req);
 
+/**
+ * Starts a request from a caller in this process: `body` (binary encoding, moved) for API
+ * `api`, with `timeout_ms` left. The answer — an HTTP-like response in the binary encoding or a
+ * JSON error body — goes to sink(arg, resp) later, from the loop. Only when out of memory is
+ * the sink called at once (a 500 with an empty body) and *out set to NULL; otherwise *out (for
+ * tfn__request_abandon) is set before anything else happens.
+ */
+void tfn__dispatch_local(tfn__server_t *server, const char *api, tfn__buf_t *body,
+                         uint32_t timeout_ms, tfn__sink_fn sink, void *arg,
+                         tfn__request_t **out);
+/** The caller of a local request no longer wants its answer: the sink will not be called. */
+void tfn__request_abandon(tfn__request_t *req);
+/** Resumes the handler coroutine of `req` (suspended in tfn_await), from the loop. */
+void tfn__request_resume(tfn__request_t *req);
+
+/* ---- call.c ---------------------------------------------------------------------------------- */
+
+/** The handler has returned: abandon the calls it did not wait for. */
+void tfn__futures_cancel(tfn__request_t *req);
+/** The request is being freed: free what its calls' answers hold. */
+void tfn__futures_release(tfn__request_t *req);
+/**
+ * Decodes the `len` bytes at `data` of a 200 answer (binary encoding or JSON, as `content_type`
+ * says) into *out in `arena`. Decoded tensors point into `data`.
+ * Returns 0, TFN_EPROTO or TFN_ENOMEM with *err filled.
+ */
+int tfn__response_decode(const char *content_type, const void *data, size_t len,
+                         tfn_arena_t *arena, tfn_value_t **out, tfn_error_t *err);
+/**
+ * Fills *err from an error answer: a tiffin JSON error body keeps its code, message, service
+ * and API; anything else is named after the HTTP status, with `service` and `api` as the place.
+ * Returns err->code.
+ */
+int tfn__response_error(const tfn__response_t *resp, const char *service, const char *api,
+                        tfn_error_t *err);
+
+/* ---- deps.c ---------------------------------------------------------------------------------- */
+
+/**
+ * Sets up the dependencies of server->service: each one's address is its --depends override,
+ * else its declared url; pools are created; probing of their /readyz begins with
+ * tfn__deps_start. Returns 0 or TFN_EINVAL with a message (a dependency without an address, an
+ * override for an unknown dependency, a malformed URL).
+ */
+int tfn__deps_open(tfn__server_t *server, tfn_error_t *err);
+/** Starts asking each dependency's /readyz, now and every second. */
+void tfn__deps_start(tfn__server_t *server);
+/** Stops probing and closes every pool (the drain is over). */
+void tfn__deps_close(tfn__server_t *server);
+/** The dependency called `name`, or NULL. */
+tfn__dep_t *tfn__deps_find(tfn__server_t *server, const char *name);
+/** Is every dependency ready? If not, and `why` is given, says which is not and why. */
+bool tfn__deps_ready(const tfn__server_t *server, char *why, size_t len);
+
 /* ---- worker.c -------------------------------------------------------------------------------- */
 
 /** Checks a service definition; returns 0 or TFN_EINVAL with a message in *err. */
 int tfn__service_check(const tfn_service_t *service, tfn_error_t *err);
 /** Fills config->traffic and config->threads from the service, keeping non-zero overrides. */
 void tfn__serve_config_resolve(tfn__serve_config_t *config, const tfn_service_t *service);
+/**
+ * A server (one worker's state) for `svc` on `loop`, not listening, init not run, its
+ * dependencies set up (tfn__deps_open; with `local_deps` the caller links their instances).
+ * Returns NULL with *err filled. Free with tfn__server_free once its loop has no more handles.
+ */
+tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
+                               const tfn__serve_config_t *config, bool local_deps,
+                               tfn_error_t *err);
+void tfn__server_free(tfn__server_t *server);
 /** Runs one worker until it is told to stop; returns the process exit code. */
 int tfn__serve(const tfn_service_t *service, const tfn__serve_config_t *config);
 /** The drain has finished if nothing is in flight: run shutdown and end the loop. */

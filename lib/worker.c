@@ -154,6 +154,7 @@ static void stop(tfn__server_t *server)
         svc->shutdown(&server->worker, server->worker.state);
     tfn__server_stop_listening(server);
     tfn__server_close_idle(server);
+    tfn__deps_close(server);
     close_if_open((uv_handle_t *)&server->sigterm);
     close_if_open((uv_handle_t *)&server->sigint);
     close_if_open((uv_handle_t *)&server->drain_timer);
@@ -224,20 +225,14 @@ static void print_banner(tfn__server_t *server)
     fflush(stdout);
 }
 
-int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
+tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
+                               const tfn__serve_config_t *config, bool local_deps,
+                               tfn_error_t *err)
 {
-    tfn_error_t err;
-    if (tfn__service_check(svc, &err) != 0) {
-        tfn__log("error", "%s", err.message);
-        return 1;
-    }
     tfn__server_t *server = calloc(1, sizeof *server);
-    uv_loop_t *loop = malloc(sizeof *loop);
-    if (!server || !loop || uv_loop_init(loop) != 0) {
-        free(server);
-        free(loop);
-        tfn__log("error", "out of memory");
-        return 1;
+    if (!server) {
+        tfn_error_set(err, TFN_ENOMEM, "out of memory");
+        return NULL;
     }
     server->loop = loop;
     server->service = svc;
@@ -245,7 +240,50 @@ int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
     tfn__serve_config_resolve(&server->config, svc);
     server->worker.service = svc;
     server->started_ms = tfn__now_ms();
+    server->local_deps = local_deps;
     server->coros = tfn__coro_pool_new(0, 1024);
+    int rc = server->coros ? tfn__deps_open(server, err)
+                           : tfn_error_set(err, TFN_ENOMEM, "out of memory");
+    if (rc != 0) {
+        tfn__server_free(server);
+        return NULL;
+    }
+    return server;
+}
+
+void tfn__server_free(tfn__server_t *server)
+{
+    if (!server)
+        return;
+    if (server->deps) /* never started: no handles of its own to close */
+        for (size_t i = 0; i < server->ndeps; i++)
+            tfn__pool_free(server->deps[i].pool);
+    free(server->deps);
+    tfn__coro_pool_free(server->coros);
+    free(server->openapi_json);
+    free(server);
+}
+
+int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
+{
+    tfn_error_t err;
+    if (tfn__service_check(svc, &err) != 0) {
+        tfn__log("error", "%s", err.message);
+        return 1;
+    }
+    uv_loop_t *loop = malloc(sizeof *loop);
+    if (!loop || uv_loop_init(loop) != 0) {
+        free(loop);
+        tfn__log("error", "out of memory");
+        return 1;
+    }
+    tfn__server_t *server = tfn__server_new(loop, svc, config, false, &err);
+    if (!server) {
+        tfn__log("error", "%s", err.message);
+        uv_loop_close(loop);
+        free(loop);
+        return 1;
+    }
 
     /* libuv sizes its thread pool from this variable on first use, which is init_main below. */
     char threads[16];
@@ -259,12 +297,13 @@ int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
     server->drain_timer.data = server;
     uv_unref((uv_handle_t *)&server->drain_timer);
 
-    int rc = server->coros ? tfn__server_listen(server) : TFN_ENOMEM;
+    int rc = tfn__server_listen(server);
     if (rc == 0) {
         uv_signal_start(&server->sigterm, on_signal, SIGTERM);
         uv_signal_start(&server->sigint, on_signal, SIGINT);
         if (!config->quiet)
             print_banner(server);
+        tfn__deps_start(server);
         server->init_work.data = server;
         rc = uv_queue_work(loop, &server->init_work, init_main, init_done) ? TFN_ENOMEM : 0;
     }
@@ -284,9 +323,7 @@ int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
         _Exit(exit_code ? exit_code : 1);
     }
     tfn__log("info", "service '%s' stopped", svc->name);
-    tfn__coro_pool_free(server->coros);
-    free(server->openapi_json);
+    tfn__server_free(server);
     free(loop);
-    free(server);
     return exit_code;
 }

@@ -95,8 +95,23 @@ typedef struct tfn_traffic {
     uint32_t drain_ms;         /**< on SIGTERM, how long in-flight requests may finish. 10000 */
 } tfn_traffic_t;
 
+typedef struct tfn_service tfn_service_t;
+
+/**
+ * A dependency: another service this one calls with tfn_call / tfn_call_async (tiffin/call.h).
+ * Arrays of dependencies end with a {0} entry. Give `service` for a service defined in this
+ * program (`serve` then runs it in its own worker processes, on a unix socket), or `url` for one
+ * running elsewhere (another tiffin program, or any HTTP endpoint that takes a JSON object at
+ * POST /{api}). Either way `serve --depends NAME=URL` overrides the address.
+ */
+typedef struct tfn_dependency {
+    const char *name;               /**< name handlers call it by; default: service->name */
+    const tfn_service_t *service;   /**< defined in this program; may be NULL with `url` */
+    const char *url;                /**< "http://HOST:PORT" or "unix:/PATH"; may be NULL */
+} tfn_dependency_t;
+
 /** A service: a name, its APIs, resources, traffic limits and lifecycle hooks. */
-typedef struct tfn_service {
+struct tfn_service {
     const char *name;            /**< required; letters, digits, '_' and '-' */
     const char *doc;             /**< description for the OpenAPI document; may be NULL */
     const char *version;         /**< version for the OpenAPI document; default "0.0.0" */
@@ -117,7 +132,9 @@ typedef struct tfn_service {
      * the state init set. May be NULL.
      */
     void (*shutdown)(tfn_worker_t *worker, void *state);
-} tfn_service_t;
+    /** Services this one calls; ends with a {0} entry. NULL: none. */
+    const tfn_dependency_t *depends;
+};
 
 /* ---------------------------------------------------------------------------------------------
  * Inside a handler

@@ -1,0 +1,310 @@
+/*
+ * call.c — a handler calling its dependencies: tfn_call, tfn_call_async, tfn_await.
+ *
+ * A future belongs to the request whose handler made the call and lives in its arena. The call
+ * goes out either over HTTP (the dependency's pool, client.c) or, in a test graph, straight to
+ * the dependency's instance in this process (tfn__dispatch_local); both answer with the same
+ * HTTP-like response, decoded here. While its handler awaits a future, the handler's coroutine is
+ * suspended; the future's completion, which always runs from the loop, resumes it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "codec_internal.h"
+#include "server_internal.h"
+#include "value_internal.h"
+
+int tfn__errcode_from_name(const char *name);
+
+struct tfn_future {
+    tfn__request_t *req;     /* the caller */
+    tfn_future_t *next;      /* the caller's other futures */
+    const char *dependency;  /* in the caller's arena */
+    const char *api;
+    tfn__exchange_t *exchange; /* in flight over HTTP */
+    tfn__request_t *local;     /* in flight in this process */
+    bool done;
+    bool waiting;            /* the handler is suspended on this future */
+    int rc;
+    tfn_error_t error;
+    tfn_value_t *output;
+    tfn__buf_t body;         /* the answer's bytes: a decoded tensor points into them */
+};
+
+/* Most bytes an encoded input may take. */
+#define MAX_CALL_BYTES ((size_t)1 << 30)
+
+/* ---------------------------------------------------------------------------------------------
+ * Finishing a future
+ * ------------------------------------------------------------------------------------------- */
+
+static int fail(tfn_future_t *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(tfn_future_t *f, int code, const char *fmt, ...)
+{
+    tfn_error_set(&f->error, code, "%s", "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->error.message, sizeof f->error.message, fmt, ap);
+    va_end(ap);
+    snprintf(f->error.service, sizeof f->error.service, "%s", f->dependency);
+    snprintf(f->error.api, sizeof f->error.api, "%s", f->api);
+    f->rc = code;
+    f->done = true;
+    return code;
+}
+
+int tfn__response_error(const tfn__response_t *resp, const char *service, const char *api,
+                        tfn_error_t *err)
+{
+    tfn_error_t parsed;
+    tfn_value_t *v = NULL;
+    tfn_arena_t *scratch = tfn_arena_new(1 << 20);
+    const char *text = resp->body.data ? resp->body.data : "";
+    if (scratch && tfn__json_decode(scratch, text, resp->body.len, &v, &parsed) == 0 &&
+        tfn_typeof(v) == TFN_TYPE_OBJECT &&
+        tfn_typeof(tfn_object_get(v, "error")) == TFN_TYPE_STRING) {
+        const char *name = tfn_as_string(tfn_object_get(v, "code"), NULL);
+        int code = name ? tfn__errcode_from_name(name) : 0;
+        tfn_error_set(err, code ? code : TFN_EDEPENDENCY, "%s",
+                      tfn_as_string(tfn_object_get(v, "error"), NULL));
+        const char *s = tfn_as_string(tfn_object_get(v, "service"), NULL);
+        const char *a = tfn_as_string(tfn_object_get(v, "api"), NULL);
+        service = s ? s : service;
+        api = a ? a : api;
+    } else {
+        int code = resp->status == 404   ? TFN_ENOTFOUND
+                   : resp->status == 429 ? TFN_EBUSY
+                   : resp->status == 503 ? TFN_EUNAVAIL
+                   : resp->status == 504 ? TFN_ETIMEOUT
+                                         : TFN_EDEPENDENCY;
+        int n = tfn__utf8_prefix(text, resp->body.len, 160);
+        tfn_error_set(err, code, "HTTP %d: %.*s", resp->status, n, text);
+    }
+    snprintf(err->service, sizeof err->service, "%s", service);
+    snprintf(err->api, sizeof err->api, "%s", api);
+    err->http_status = resp->status;
+    tfn_arena_free(scratch);
+    return err->code;
+}
+
+static bool media_is(const char *header, const char *media)
+{
+    size_t n = strlen(media);
+    return strncasecmp(header, media, n) == 0 &&
+           (header[n] == '\0' || header[n] == ';' || header[n] == ' ');
+}
+
+int tfn__response_decode(const char *content_type, const void *data, size_t len,
+                         tfn_arena_t *arena, tfn_value_t **out, tfn_error_t *err)
+{
+    if (!data)
+        data = "";
+    int rc = media_is(content_type, TFN__MEDIA_WIRE)
+                 ? tfn__wire_decode(arena, data, len, out, err)
+             : media_is(content_type, TFN__MEDIA_JSON)
+                 ? tfn__json_decode(arena, data, len, out, err)
+                 : tfn_error_set(err, TFN_EPROTO, "answer of type '%s'", content_type);
+    if (rc == 0 || rc == TFN_ENOMEM)
+        return rc;
+    return tfn_error_set(err, TFN_EPROTO, "unreadable answer: %s", err->message);
+}
+
+/* Turns an answer into the future's result. */
+static void settle(tfn_future_t *f, int rc, tfn__response_t *resp, const tfn_error_t *err)
+{
+    f->exchange = NULL;
+    f->local = NULL;
+    if (rc != 0) {
+        fail(f, rc, "%s", err->message);
+    } else if (resp->status != 200) {
+        f->rc = tfn__response_error(resp, f->dependency, f->api, &f->error);
+        f->done = true;
+    } else {
+        f->body = resp->body; /* taken: the decoded value may point into it */
+        tfn__buf_init(&resp->body, 0);
+        int drc = tfn__response_decode(resp->content_type, f->body.data, f->body.len,
+                                       f->req->arena, &f->output, &f->error);
+        if (drc != 0)
+            fail(f, drc, "%s", f->error.message);
+        else
+            f->done = true;
+    }
+    if (f->waiting)
+        tfn__request_resume(f->req);
+}
+
+static void on_exchange(void *arg, int rc, tfn__response_t *resp, const tfn_error_t *err)
+{
+    settle(arg, rc, resp, err);
+}
+
+static void on_local_answer(void *arg, tfn__response_t *resp) { settle(arg, 0, resp, NULL); }
+
+/* ---------------------------------------------------------------------------------------------
+ * Calling
+ * ------------------------------------------------------------------------------------------- */
+
+/* API names go into the request line: the same rule as a service's API names. */
+static bool is_api_name(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!(s[n] >= 'a' && s[n] <= 'z') && !(s[n] >= 'A' && s[n] <= 'Z') &&
+            !(s[n] >= '0' && s[n] <= '9') && s[n] != '_' && s[n] != '-')
+            return false;
+    return n > 0 && n < TFN_ERROR_NAME_MAX;
+}
+
+/* Sends the call; on failure the future is failed. */
+static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
+                  const tfn_call_options_t *opts)
+{
+    tfn__request_t *req = f->req;
+    int64_t left = tfn_ctx_remaining_ms(&req->ctx);
+    if (left <= 0) {
+        fail(f, TFN_ETIMEOUT, "the request's deadline passed before calling '%s'", f->api);
+        return;
+    }
+    uint32_t timeout = (uint32_t)left;
+    if (opts && opts->timeout_ms && opts->timeout_ms < timeout)
+        timeout = opts->timeout_ms;
+
+    tfn__buf_t body;
+    tfn__buf_init(&body, MAX_CALL_BYTES);
+    int rc = tfn__wire_encode(input, &body);
+    if (rc != 0) {
+        tfn__buf_free(&body);
+        fail(f, rc, "cannot encode the input of '%s': %s", f->api, tfn_strerror(rc));
+        return;
+    }
+    if (dep->local) {
+        tfn__dispatch_local(dep->local, f->api, &body, timeout, on_local_answer, f, &f->local);
+        return;
+    }
+    tfn__buf_t head;
+    tfn__buf_init(&head, 4096);
+    rc = tfn__buf_printf(&head,
+                         "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: " TFN__MEDIA_WIRE
+                         "\r\nAccept: " TFN__MEDIA_WIRE "\r\nContent-Length: %zu\r\n"
+                         TFN__DEADLINE_HEADER ": %u\r\n\r\n",
+                         f->api, dep->target.unix_path ? "localhost" : dep->target.host, body.len,
+                         timeout);
+    if (rc == 0)
+        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent,
+                            on_exchange, f, &f->exchange);
+    else {
+        tfn__buf_free(&head);
+        tfn__buf_free(&body);
+    }
+    if (rc != 0)
+        fail(f, rc, "cannot send the call: %s", tfn_strerror(rc));
+}
+
+tfn_future_t *tfn_call_async(tfn_ctx_t *ctx, const char *dependency, const char *api,
+                             const tfn_value_t *input, const tfn_call_options_t *options)
+{
+    tfn__request_t *req = ctx->request;
+    tfn_future_t *f = tfn_arena_calloc(req->arena, sizeof *f);
+    if (!f)
+        return NULL;
+    f->req = req;
+    f->next = req->futures;
+    req->futures = f;
+    tfn__buf_init(&f->body, 0);
+    f->dependency = dependency ? tfn_arena_strndup(req->arena, dependency, strlen(dependency))
+                               : "(null)";
+    f->api = api ? tfn_arena_strndup(req->arena, api, strlen(api)) : "(null)";
+    if (!f->dependency || !f->api) {
+        f->dependency = f->api = "?";
+        fail(f, TFN_ENOMEM, "out of memory");
+        return f;
+    }
+    tfn__dep_t *dep = dependency ? tfn__deps_find(req->server, dependency) : NULL;
+    if (!dep)
+        fail(f, TFN_ENOTFOUND, "service '%s' has no dependency '%s' (declare it in `depends`)",
+             req->server->service->name, f->dependency);
+    else if (!api || !is_api_name(api))
+        fail(f, TFN_EINVAL, "'%s' is not an API name", f->api);
+    else if (!tfn__coro_current())
+        fail(f, TFN_EINVAL, "API '%s' calls '%s' from a thread: dependency calls need a "
+             "handler that runs on the loop (TFN_RUN_ON_LOOP)", req->api->name, f->dependency);
+    else
+        start(f, dep, input, options);
+    return f;
+}
+
+int tfn_await(tfn_future_t *f, tfn_value_t **output, tfn_error_t *err)
+{
+    if (!f) {
+        if (output)
+            *output = NULL;
+        return tfn_error_set(err, TFN_ENOMEM, "out of memory: no future");
+    }
+    while (!f->done) {
+        f->waiting = true;
+        tfn__coro_yield(); /* resumed by settle() */
+        f->waiting = false;
+    }
+    if (output)
+        *output = f->rc == 0 ? f->output : NULL;
+    if (f->rc != 0 && err)
+        *err = f->error;
+    return f->rc;
+}
+
+int tfn_await_all(tfn_future_t *const *futures, size_t n)
+{
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = tfn_await(futures[i], NULL, NULL);
+        if (rc != 0 && first == 0)
+            first = rc;
+    }
+    return first;
+}
+
+int tfn_call(tfn_ctx_t *ctx, const char *dependency, const char *api, const tfn_value_t *input,
+             tfn_value_t **output, tfn_error_t *err)
+{
+    return tfn_await(tfn_call_async(ctx, dependency, api, input, NULL), output, err);
+}
+
+int tfn_ctx_fail_with(tfn_ctx_t *ctx, const tfn_error_t *err)
+{
+    tfn_error_t *mine = &ctx->request->error;
+    *mine = *err;
+    if (mine->code >= 0 || !strcmp(tfn_errname(mine->code), "EUNKNOWN"))
+        mine->code = TFN_EDEPENDENCY;
+    if (!mine->http_status)
+        mine->http_status = tfn_http_status(mine->code);
+    return mine->code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The end of the caller
+ * ------------------------------------------------------------------------------------------- */
+
+void tfn__futures_cancel(tfn__request_t *req)
+{
+    for (tfn_future_t *f = req->futures; f; f = f->next) {
+        if (f->done)
+            continue;
+        if (f->exchange)
+            tfn__exchange_cancel(f->exchange);
+        if (f->local)
+            tfn__request_abandon(f->local);
+        f->exchange = NULL;
+        f->local = NULL;
+        fail(f, TFN_EINVAL, "abandoned: the handler returned without awaiting it");
+    }
+}
+
+void tfn__futures_release(tfn__request_t *req)
+{
+    for (tfn_future_t *f = req->futures; f; f = f->next)
+        tfn__buf_free(&f->body);
+}
