@@ -1,0 +1,91 @@
+# examples/digits/digits.mk — the handwritten-digits models: the data, the trainer, the trained
+# models and their test. Included by the top Makefile (-include examples/*/*.mk); also works alone:
+#
+#   make -f examples/digits/digits.mk digits-test                       # plain build in build/
+#   make -f examples/digits/digits.mk BUILD=build-san CC=clang SAN=1 digits-test
+#
+# Targets:
+#   $(BUILD)/digits/digits.csv.gz         the data (scripts/fetch-digits.sh; from build/ if there)
+#   $(BUILD)/examples/digits-train        the trainer (examples/digits/train.c)
+#   $(BUILD)/digits/models/.trained       the four models, retrained when the data or the model
+#                                         code changes (alias: digits-models)
+#   $(BUILD)/tests/test_digits_models     the test, run by tests/run.sh with the other unit tests
+#   digits, digits-models, digits-test    all of the above / the models / build and run the test
+#
+# Needs the Debian packages libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev,
+# and for the data apt-get and dpkg-deb (the package lists must be present).
+
+# Used alone: the top Makefile's compiler settings.
+ifeq ($(origin WARN),undefined)
+  BUILD ?= build
+  SAN ?= 0
+  CFLAGS ?= -O2 -g
+  WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
+  ifeq ($(SAN),1)
+    CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+    LDFLAGS += -fsanitize=address,undefined
+  endif
+endif
+
+# Whatever the position of the include, this file must not change the default goal.
+digits_saved_goal := $(.DEFAULT_GOAL)
+
+DIGITS_SRC := examples/digits
+DIGITS_DIR := $(BUILD)/digits
+DIGITS_OBJ := $(BUILD)/digits/obj
+DIGITS_LIBS := -lxgboost -llinear -lsvm -lopenblas -lz -lm -lpthread
+DIGITS_HEADERS := $(DIGITS_SRC)/dataset.h $(DIGITS_SRC)/models.h
+DIGITS_MODEL_OBJS := $(DIGITS_OBJ)/dataset.o $(DIGITS_OBJ)/models.o
+DIGITS_TRAIN := $(BUILD)/examples/digits-train
+DIGITS_MODELS_STAMP := $(DIGITS_DIR)/models/.trained
+DIGITS_TEST := $(BUILD)/tests/test_digits_models
+
+.PHONY: digits digits-models digits-test
+
+digits: $(DIGITS_TRAIN) $(DIGITS_TEST)
+digits-models: $(DIGITS_MODELS_STAMP)
+digits-test: $(DIGITS_TEST)
+	$(DIGITS_TEST)
+
+# Hooks into the top Makefile's `examples` and `tests` (harmless when used alone).
+examples: $(DIGITS_TRAIN)
+tests: $(DIGITS_TEST)
+
+$(DIGITS_OBJ)/%.o: $(DIGITS_SRC)/%.c $(DIGITS_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CPPFLAGS) -I$(DIGITS_SRC) $(CFLAGS) -c $< -o $@
+
+# The test finds the data and models under $(BUILD)/digits unless DIGITS_DATA / DIGITS_MODELS say.
+$(DIGITS_OBJ)/test_models.o: $(DIGITS_SRC)/test_models.c $(DIGITS_HEADERS) tests/check.h
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CPPFLAGS) -I$(DIGITS_SRC) -Itests -DDIGITS_DEFAULT_DIR='"$(DIGITS_DIR)"' \
+	    $(CFLAGS) -c $< -o $@
+
+$(DIGITS_TRAIN): $(DIGITS_OBJ)/train.o $(DIGITS_MODEL_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(DIGITS_LIBS) -o $@
+
+$(DIGITS_TEST): $(DIGITS_OBJ)/test_models.o $(DIGITS_MODEL_OBJS) $(DIGITS_MODELS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(filter %.o,$^) $(LDFLAGS) $(DIGITS_LIBS) -o $@
+
+# The data does not depend on the build: another build folder copies build/'s if it has it.
+$(DIGITS_DIR)/digits.csv.gz:
+	@if [ "$(DIGITS_DIR)" != build/digits ] && [ -s build/digits/digits.csv.gz ]; then \
+	    mkdir -p $(@D) && cp build/digits/digits.csv.gz $@.tmp && mv -f $@.tmp $@; \
+	else \
+	    scripts/fetch-digits.sh $(@D); \
+	fi
+
+# Retrain (--force) when the data or the code that trains changes; a trainer rebuilt for another
+# reason (order-only) does not retrain.
+$(DIGITS_MODELS_STAMP): $(DIGITS_DIR)/digits.csv.gz $(DIGITS_SRC)/models.c $(DIGITS_SRC)/dataset.c \
+                        | $(DIGITS_TRAIN)
+	$(DIGITS_TRAIN) --data $< --out $(@D) --force
+	touch $@
+
+ifeq ($(firstword $(MAKEFILE_LIST)),$(DIGITS_SRC)/digits.mk)
+  .DEFAULT_GOAL := digits
+else
+  .DEFAULT_GOAL := $(digits_saved_goal)
+endif
