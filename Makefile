@@ -36,14 +36,17 @@ EXAMPLES := $(filter-out $(MK_EXAMPLES:%=$(BUILD)/examples/%), \
               $(patsubst examples/%/,$(BUILD)/examples/%,$(sort $(dir $(wildcard examples/*/*.c)))))
 TEST_SERVICES := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(sort $(wildcard tests/integration/*.c)))
 
-.PHONY: all lib examples tests test test-build test-san demo bench install uninstall clean \
+.PHONY: all lib examples tests benches test test-build test-san demo bench install uninstall clean \
         deps deps-test format fuzz
 
-all: lib examples tests
+all: lib examples tests benches
 
 lib: $(BUILD)/libtiffin.a $(BUILD)/libtiffin.so
 examples: $(EXAMPLES)
 tests: $(TESTS) $(TEST_SERVICES)
+# Programs the benchmarks serve (built with everything, so they never rot).
+BENCHES := $(BUILD)/bench/hop
+benches: $(BENCHES)
 
 $(BUILD)/lib/%.o: lib/%.c $(wildcard include/*.h include/tiffin/*.h lib/*.h) | $(BUILD)/lib
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
@@ -64,10 +67,14 @@ $(BUILD)/examples/%: examples/%/*.c $(BUILD)/libtiffin.a | $(BUILD)/examples
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libtiffin.a | $(BUILD)/tests
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libtiffin.a $(LDFLAGS) $(LDLIBS) -o $@
 
+$(BUILD)/bench/%: bench/%/*.c $(BUILD)/libtiffin.a | $(BUILD)/bench
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(filter %.c,$^) $(BUILD)/libtiffin.a $(LDFLAGS) $(LDLIBS) -o $@
+
 $(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libtiffin.a | $(BUILD)/tests/integration
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libtiffin.a $(LDFLAGS) $(LDLIBS) -o $@
 
-$(BUILD)/lib $(BUILD)/pic/lib $(BUILD)/examples $(BUILD)/tests $(BUILD)/tests/integration:
+$(BUILD)/lib $(BUILD)/pic/lib $(BUILD)/examples $(BUILD)/tests $(BUILD)/tests/integration \
+$(BUILD)/bench:
 	mkdir -p $@
 
 -include $(wildcard examples/*/*.mk)

@@ -7,7 +7,9 @@
 set -euo pipefail
 
 groups=("${@:-build}")
-packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev)
+# build: the library (libuv, http-parser, jansson) and the digits demo's model libraries.
+packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev
+          libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev libpng-dev)
 for g in "${groups[@]}"; do
     case "$g" in
         build) ;;
