@@ -9,6 +9,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -282,6 +283,44 @@ int tfn_ctx_fail_with(tfn_ctx_t *ctx, const tfn_error_t *err)
     if (!mine->http_status)
         mine->http_status = tfn_http_status(mine->code);
     return mine->code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Sleeping
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct nap {
+    uv_timer_t timer;
+    tfn__request_t *req;
+} nap_t;
+
+static void on_nap_closed(uv_handle_t *handle) { free(handle->data); }
+
+static void on_nap_over(uv_timer_t *timer)
+{
+    nap_t *nap = timer->data;
+    tfn__request_t *req = nap->req;
+    uv_close((uv_handle_t *)timer, on_nap_closed);
+    tfn__request_resume(req);
+}
+
+int tfn_sleep(tfn_ctx_t *ctx, uint32_t ms)
+{
+    tfn__request_t *req = ctx->request;
+    if (!tfn__coro_current())
+        return tfn_error_set(NULL, TFN_EINVAL, NULL);
+    int64_t left = tfn_ctx_remaining_ms(ctx);
+    if ((int64_t)ms > left)
+        ms = (uint32_t)left;
+    nap_t *nap = malloc(sizeof *nap); /* heap: the timer's close outlives this frame */
+    if (!nap)
+        return TFN_ENOMEM;
+    nap->req = req;
+    uv_timer_init(req->server->loop, &nap->timer);
+    nap->timer.data = nap;
+    uv_timer_start(&nap->timer, on_nap_over, ms, 0);
+    tfn__coro_yield(); /* resumed by on_nap_over */
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * run the shutdown hook) and exit 0.
  */
 #include <ctype.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,9 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
                                const tfn__serve_config_t *config, bool local_deps,
                                tfn_error_t *err)
 {
+    /* Writing to a peer that has hung up (a caller past its deadline, say) must be an EPIPE
+     * error on that one connection, not a signal that kills the worker. */
+    signal(SIGPIPE, SIG_IGN);
     tfn__server_t *server = calloc(1, sizeof *server);
     if (!server) {
         tfn_error_set(err, TFN_ENOMEM, "out of memory");

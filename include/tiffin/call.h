@@ -86,6 +86,13 @@ int tfn_call(tfn_ctx_t *ctx, const char *dependency, const char *api, const tfn_
              tfn_value_t **output, tfn_error_t *err);
 
 /**
+ * Suspends the handler for `ms` milliseconds without blocking the worker (other requests go on),
+ * for back-off between retries, say. Never sleeps past the request's deadline. Returns 0, or
+ * TFN_EINVAL from a handler that runs in a thread (sleep there with nanosleep), or TFN_ENOMEM.
+ */
+int tfn_sleep(tfn_ctx_t *ctx, uint32_t ms);
+
+/**
  * Fails the request with a dependency's error, for `return tfn_ctx_fail_with(ctx, &err);`:
  * the client sees the dependency's code, HTTP status, service, API and message. Returns
  * err->code.

@@ -329,3 +329,19 @@ def test_many_concurrent_connections(svc):
     for s in socks:
         assert s.recv(4096).startswith(b"HTTP/1.1 200 ")
         s.close()
+
+
+def test_client_gone_before_answer_does_not_kill_server(make_server, tmp_path):
+    # The answer is written to a socket whose peer has closed: on a unix socket that write fails
+    # with EPIPE at once, which must not be a fatal SIGPIPE.
+    path = str(tmp_path / "svc.sock")
+    s = make_server(TESTSVC, unix=path, tcp=False)
+    body = b'{"ms": 100}'
+    for _ in range(3):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        c.sendall(b"POST /sleep HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        c.close()
+        time.sleep(0.2)
+    assert s.get("/livez").status == 200
