@@ -59,6 +59,7 @@ struct conn {
     size_t header_name_len;
     bool in_content_type;
     bool connected, closing, idle, writing, got_bytes, message_done, looking_up;
+    bool in_body; /* the head is parsed: what arrives now is body, read straight into it */
     int open_handles;
     /* The request of an exchange that left while its write was pending: libuv still reads it. */
     tfn__buf_t orphan_head, orphan_body;
@@ -363,6 +364,7 @@ static int on_headers_complete(http_parser *p)
 {
     conn_t *conn = conn_of(p);
     conn->resp.status = p->status_code;
+    conn->in_body = true;
     if (p->content_length != ULLONG_MAX && p->content_length > TFN__MAX_RESPONSE_BYTES)
         return -1;
     if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
@@ -373,7 +375,13 @@ static int on_headers_complete(http_parser *p)
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
-    return tfn__buf_append(&conn_of(p)->resp.body, at, len) ? -1 : 0;
+    tfn__buf_t *body = &conn_of(p)->resp.body;
+    if (body->data && at == body->data + body->len) { /* read in place (on_alloc) */
+        body->len += len;
+        body->data[body->len] = '\0';
+        return 0;
+    }
+    return tfn__buf_append(body, at, len) ? -1 : 0;
 }
 
 static int on_message_complete(http_parser *p)
@@ -391,10 +399,17 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
+/* Large answers are read straight into their body, sized from Content-Length, instead of
+ * through the shared chunk and a copy. */
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
-    (void)handle;
     (void)suggested;
+    conn_t *conn = handle->data;
+    tfn__buf_t *body = &conn->resp.body;
+    if (conn->ex && conn->in_body && body->data && body->cap - body->len > 65536) {
+        *buf = uv_buf_init(body->data + body->len, (unsigned)(body->cap - body->len - 1));
+        return;
+    }
     *buf = uv_buf_init(read_chunk, sizeof read_chunk);
 }
 
@@ -476,7 +491,7 @@ static int conn_send(conn_t *conn)
     conn->resp.body.len = 0;
     conn->header_name_len = 0;
     conn->in_content_type = false;
-    conn->got_bytes = conn->message_done = false;
+    conn->got_bytes = conn->message_done = conn->in_body = false;
     uv_buf_t b[2] = {uv_buf_init(ex->head.data, (unsigned)ex->head.len),
                      uv_buf_init(ex->body.data, (unsigned)ex->body.len)};
     size_t total = ex->head.len + ex->body.len;

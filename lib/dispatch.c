@@ -36,8 +36,7 @@ static void respond_json(tfn__conn_t *conn, int status, const char *json, bool k
 
 static void respond_buf(tfn__conn_t *conn, int status, tfn__buf_t *body, bool keep_alive)
 {
-    tfn__conn_respond(conn, status, TFN__MEDIA_JSON, body->data, body->len, keep_alive, NULL);
-    tfn__buf_free(body);
+    tfn__conn_respond_buf(conn, status, TFN__MEDIA_JSON, body, keep_alive, NULL);
 }
 
 static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers,
@@ -232,9 +231,7 @@ static void deliver(tfn__request_t *req, int status, const char *content_type, t
     req->responded = true;
     if (conn) {
         conn->active = NULL;
-        tfn__conn_respond(conn, status, content_type, body->data, body->len, req->keep_alive,
-                          NULL);
-        tfn__buf_free(body);
+        tfn__conn_respond_buf(conn, status, content_type, body, req->keep_alive, NULL);
     } else if (sink) {
         tfn__response_t resp = {.status = status, .body = *body};
         snprintf(resp.content_type, sizeof resp.content_type, "%s", content_type);

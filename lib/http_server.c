@@ -36,50 +36,62 @@ static void conn_set_reading(tfn__conn_t *conn, bool on);
 
 typedef struct write_req {
     uv_write_t req;
-    tfn__buf_t buf;
-    size_t offset;
+    tfn__buf_t head, body;
 } write_req_t;
 
 static void on_write(uv_write_t *req, int status)
 {
     write_req_t *w = (write_req_t *)req;
     (void)status; /* a failed write means the peer is gone; the read side notices and closes */
-    tfn__buf_free(&w->buf);
+    tfn__buf_free(&w->head);
+    tfn__buf_free(&w->body);
     free(w);
 }
 
-/* Takes ownership of `buf`: tries a synchronous write first (the common case on loopback), and
- * queues only what the socket did not take. */
-static void conn_write(tfn__conn_t *conn, tfn__buf_t *buf)
+/* Takes ownership of `head` and of `body` (may be NULL), sent one after the other with one
+ * writev: a large body is never copied behind its head. Tries a synchronous write first (the
+ * common case on loopback), and queues only what the socket did not take. */
+static void conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body)
 {
+    tfn__buf_t none;
+    tfn__buf_init(&none, 0);
+    if (!body)
+        body = &none;
     if (conn->closing) {
-        tfn__buf_free(buf);
+        tfn__buf_free(head);
+        tfn__buf_free(body);
         return;
     }
-    uv_buf_t b = uv_buf_init(buf->data, (unsigned)buf->len);
-    int n = uv_try_write(&conn->io.stream, &b, 1);
-    if (n == (int)buf->len) {
-        tfn__buf_free(buf);
+    uv_buf_t b[2] = {uv_buf_init(head->data, (unsigned)head->len),
+                     uv_buf_init(body->data, (unsigned)body->len)};
+    size_t total = head->len + body->len;
+    int n = uv_try_write(&conn->io.stream, b, body->len ? 2 : 1);
+    if (n >= 0 && (size_t)n == total) {
+        tfn__buf_free(head);
+        tfn__buf_free(body);
         return;
     }
-    if (n < 0 && n != UV_EAGAIN) {
-        tfn__buf_free(buf);
-        conn_close(conn);
-        return;
-    }
-    size_t done = n > 0 ? (size_t)n : 0;
-    write_req_t *w = malloc(sizeof *w);
+    write_req_t *w = n < 0 && n != UV_EAGAIN ? NULL : malloc(sizeof *w);
     if (!w) {
-        tfn__buf_free(buf);
+        tfn__buf_free(head);
+        tfn__buf_free(body);
         conn_close(conn);
         return;
     }
-    w->buf = *buf;
-    w->offset = done;
-    tfn__buf_init(buf, 0);
-    uv_buf_t rest = uv_buf_init(w->buf.data + done, (unsigned)(w->buf.len - done));
-    if (uv_write(&w->req, &conn->io.stream, &rest, 1, on_write) != 0) {
-        tfn__buf_free(&w->buf);
+    w->head = *head;
+    w->body = *body;
+    tfn__buf_init(head, 0);
+    tfn__buf_init(body, 0);
+    size_t done = n > 0 ? (size_t)n : 0, body_done = done > w->head.len ? done - w->head.len : 0;
+    uv_buf_t rest[2];
+    unsigned nrest = 0;
+    if (done < w->head.len)
+        rest[nrest++] = uv_buf_init(w->head.data + done, (unsigned)(w->head.len - done));
+    if (w->body.len > body_done)
+        rest[nrest++] = uv_buf_init(w->body.data + body_done, (unsigned)(w->body.len - body_done));
+    if (uv_write(&w->req, &conn->io.stream, rest, nrest, on_write) != 0) {
+        tfn__buf_free(&w->head);
+        tfn__buf_free(&w->body);
         free(w);
         conn_close(conn);
     }
@@ -104,30 +116,29 @@ static const char *status_text(int status)
     }
 }
 
-void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, const char *body,
-                       size_t body_len, bool keep_alive, const char *extra_headers)
+void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_type,
+                           tfn__buf_t *body, bool keep_alive, const char *extra_headers)
 {
     tfn__server_t *server = conn->server;
     if (server->draining)
         keep_alive = false; /* let clients move to another worker while we drain */
-    tfn__buf_t out;
-    tfn__buf_init(&out, body_len + 1024);
-    int rc = tfn__buf_printf(&out,
+    tfn__buf_t head;
+    tfn__buf_init(&head, 1024 + (extra_headers ? strlen(extra_headers) : 0));
+    int rc = tfn__buf_printf(&head,
                              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                             status, status_text(status), content_type, body_len,
+                             status, status_text(status), content_type, body->len,
                              keep_alive ? "" : "Connection: close\r\n",
                              extra_headers ? extra_headers : "");
-    if (rc == 0 && body_len)
-        rc = tfn__buf_append(&out, body, body_len);
     server->served++;
     conn->busy = false;
     conn->active = NULL;
     if (rc != 0) {
-        tfn__buf_free(&out);
+        tfn__buf_free(&head);
+        tfn__buf_free(body);
         conn_close(conn);
         return;
     }
-    conn_write(conn, &out);
+    conn_write(conn, &head, body);
     if (!keep_alive) {
         conn_close_gracefully(conn);
         return;
@@ -137,6 +148,19 @@ void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, 
         http_parser_pause(&conn->parser, 0);
         conn_process(conn);
     }
+}
+
+void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, const char *body,
+                       size_t body_len, bool keep_alive, const char *extra_headers)
+{
+    tfn__buf_t copy;
+    tfn__buf_init(&copy, body_len);
+    if (body_len && tfn__buf_append(&copy, body, body_len) != 0) {
+        tfn__buf_free(&copy);
+        conn_close(conn);
+        return;
+    }
+    tfn__conn_respond_buf(conn, status, content_type, &copy, keep_alive, extra_headers);
 }
 
 /* Appends `s` as a JSON string literal (quotes included). */
@@ -186,9 +210,7 @@ void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool kee
         return;
     }
     int status = err->http_status ? err->http_status : tfn_http_status(err->code);
-    tfn__conn_respond(conn, status, TFN__MEDIA_JSON, body.data, body.len, keep_alive,
-                      extra_headers);
-    tfn__buf_free(&body);
+    tfn__conn_respond_buf(conn, status, TFN__MEDIA_JSON, &body, keep_alive, extra_headers);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -337,11 +359,15 @@ static int on_headers_complete(http_parser *p)
         return parse_fail(conn, TFN_ETOOBIG, msg);
     }
     conn->body.max = max;
+    /* Room for the whole body at once: no doubling reallocs (and copies) of a large upload. */
+    if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
+        tfn__buf_grow(&conn->body, (size_t)p->content_length) != 0)
+        return parse_fail(conn, TFN_ENOMEM, "no memory for the request body");
     if (conn->expect_continue && p->content_length != 0) {
         tfn__buf_t cont;
         tfn__buf_init(&cont, 64);
         if (tfn__buf_puts(&cont, "HTTP/1.1 100 Continue\r\n\r\n") == 0)
-            conn_write(conn, &cont);
+            conn_write(conn, &cont, NULL);
         else
             tfn__buf_free(&cont);
     }

@@ -193,6 +193,9 @@ void tfn__server_close_all(tfn__server_t *server);
  */
 void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, const char *body,
                        size_t body_len, bool keep_alive, const char *extra_headers);
+/** Same, with the body taken from `body` (moved, freed after sending): no copy of the body. */
+void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_type,
+                           tfn__buf_t *body, bool keep_alive, const char *extra_headers);
 /** Writes a JSON error response {"error": ..., "code": ...} built from `err`. */
 void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool keep_alive,
                              const char *extra_headers);

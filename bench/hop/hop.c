@@ -5,10 +5,16 @@
  *   POST /relay {"t": float32 tensor of any shape}   -> the same tensor, via Echo
  *   POST /relay {"n": 1}                             -> {"n": 1}, via Echo (tiny payload)
  *
+ *   POST /measure {"n": 1000, "t": tensor?}       -> p50/p99/mean of n sequential calls to Echo,
+ *                                                    timed inside Relay: exactly one hop each
+ *
  * Echo also answers directly (`serve --service Echo`), so a benchmark can time the client ->
  * Echo round trip and the client -> Relay -> Echo -> Relay -> client one in the same run; the
  * difference is the hop. bench/hop/run.sh does that.
  */
+#include <stdlib.h>
+#include <time.h>
+
 #include <tiffin.h>
 
 static int echo(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
@@ -37,13 +43,65 @@ static int relay(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Calls Echo n times in a row with {"t": t} (or {"n": 1}) and reports the latency of one call. */
+static int measure(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
+{
+    tfn_arena_t *a = tfn_ctx_arena(ctx);
+    int64_t n = tfn_as_int(tfn_object_get(in, "n"));
+    if (n < 1 || n > 1000000)
+        return tfn_ctx_fail(ctx, TFN_EINVAL, "'n' must be 1 to 1000000");
+    tfn_value_t *payload = tfn_object(a);
+    const tfn_value_t *t = tfn_object_get(in, "t");
+    tfn_object_set(a, payload, t ? "t" : "n", t ? (tfn_value_t *)t : tfn_int(a, 1));
+    double *us = malloc((size_t)n * sizeof *us);
+    if (!us)
+        return TFN_ENOMEM;
+    for (int64_t i = 0; i < n; i++) {
+        struct timespec t0, t1;
+        tfn_value_t *echoed;
+        tfn_error_t err;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = tfn_call(ctx, "Echo", "echo", payload, &echoed, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (rc != 0) {
+            free(us);
+            return tfn_ctx_fail_with(ctx, &err);
+        }
+        us[i] = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+    }
+    qsort(us, (size_t)n, sizeof *us, cmp_double);
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += us[i];
+    *out = tfn_object(a);
+    tfn_object_set(a, *out, "calls", tfn_int(a, n));
+    tfn_object_set(a, *out, "p50_us", tfn_float(a, us[n / 2]));
+    tfn_object_set(a, *out, "p99_us", tfn_float(a, us[(n * 99) / 100]));
+    tfn_object_set(a, *out, "mean_us", tfn_float(a, sum / (double)n));
+    free(us);
+    return 0;
+}
+
+static const tfn_field_t measure_in[] = {
+    {.name = "n", .type = TFN_TYPE_INT},
+    {.name = "t", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .optional = true},
+    {0}};
 static const tfn_api_t relay_apis[] = {
     {.name = "relay", .handler = relay, .inputs = any_in, .doc = "Echo's answer to the input"},
+    {.name = "measure", .handler = measure, .inputs = measure_in,
+     .doc = "latency of n sequential calls to Echo, timed inside Relay"},
     {0}};
 static const tfn_dependency_t relay_deps[] = {{.service = &echo_svc}, {0}};
 static const tfn_service_t relay_svc = {.name = "Relay", .apis = relay_apis,
                                         .depends = relay_deps,
-                                        .traffic = {.max_concurrency = 65536,
+                                        .traffic = {.timeout_ms = 600000,
+                                                    .max_concurrency = 65536,
                                                     .max_body_bytes = 64 << 20}};
 
 int main(int argc, char **argv) { return tfn_main(argc, argv, &relay_svc); }
