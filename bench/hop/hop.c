@@ -5,6 +5,8 @@
  *   POST /relay {"t": float32 tensor of any shape}   -> the same tensor, via Echo
  *   POST /relay {"n": 1}                             -> {"n": 1}, via Echo (tiny payload)
  *
+ *   POST /hold {"ms": 5000}                        -> Echo.pause waits ms (tfn_sleep), then answers:
+ *                                                    thousands of these park in Relay at once
  *   POST /measure {"n": 1000, "t": tensor?}       -> p50/p99/mean of n sequential calls to Echo,
  *                                                    timed inside Relay: exactly one hop each
  *
@@ -29,8 +31,19 @@ static const tfn_field_t any_in[] = {
     {.name = "t", .type = TFN_TYPE_ANY, .optional = true},
     {.name = "n", .type = TFN_TYPE_ANY, .optional = true},
     {0}};
+/* Waits without blocking the worker, then answers {"ms": ms}. */
+static int pause_api(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
+{
+    tfn_sleep(ctx, (uint32_t)tfn_as_int(tfn_object_get(in, "ms")));
+    *out = (tfn_value_t *)in;
+    return 0;
+}
+
+static const tfn_field_t ms_in[] = {{.name = "ms", .type = TFN_TYPE_INT}, {0}};
 static const tfn_api_t echo_open_apis[] = {
-    {.name = "echo", .handler = echo, .inputs = any_in, .doc = "answers its input"}, {0}};
+    {.name = "echo", .handler = echo, .inputs = any_in, .doc = "answers its input"},
+    {.name = "pause", .handler = pause_api, .inputs = ms_in, .doc = "answers after ms"},
+    {0}};
 static const tfn_service_t echo_svc = {.name = "Echo", .apis = echo_open_apis,
                                        .traffic = {.max_concurrency = 65536,
                                                    .max_body_bytes = 64 << 20}};
@@ -39,6 +52,14 @@ static int relay(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
     tfn_error_t err;
     if (tfn_call(ctx, "Echo", "echo", in, out, &err) != 0)
+        return tfn_ctx_fail_with(ctx, &err);
+    return 0;
+}
+
+static int hold(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
+{
+    tfn_error_t err;
+    if (tfn_call(ctx, "Echo", "pause", in, out, &err) != 0)
         return tfn_ctx_fail_with(ctx, &err);
     return 0;
 }
@@ -94,6 +115,7 @@ static const tfn_field_t measure_in[] = {
     {0}};
 static const tfn_api_t relay_apis[] = {
     {.name = "relay", .handler = relay, .inputs = any_in, .doc = "Echo's answer to the input"},
+    {.name = "hold", .handler = hold, .inputs = ms_in, .doc = "Echo.pause: a parked request"},
     {.name = "measure", .handler = measure, .inputs = measure_in,
      .doc = "latency of n sequential calls to Echo, timed inside Relay"},
     {0}};
