@@ -86,11 +86,12 @@ static void serve_healthz(tfn__conn_t *conn, bool keep_alive)
     /* Service names are restricted to [A-Za-z0-9_-] (tfn__service_check): no escaping needed. */
     int rc = tfn__buf_printf(&body,
                              "{\"status\":\"%s\",\"service\":\"%s\",\"version\":\"%s\","
-                             "\"ready\":%s,\"in_flight\":%u,\"served\":%llu,\"uptime_ms\":%llu,"
+                             "\"ready\":%s,\"in_flight\":%u,\"queued\":%u,\"served\":%llu,"
+                             "\"uptime_ms\":%llu,"
                              "\"pid\":%d}",
                              status, server->service->name,
                              server->service->version ? server->service->version : "0.0.0",
-                             server->ready ? "true" : "false", server->in_flight,
+                             server->ready ? "true" : "false", server->in_flight, server->queued,
                              (unsigned long long)server->served,
                              (unsigned long long)(tfn__now_ms() - server->started_ms),
                              (int)getpid());
@@ -199,7 +200,7 @@ static bool awaits_answer(const tfn__request_t *req) { return req->conn || req->
 /* Frees the request once its handler has returned and it needs no answer any more. */
 static void request_maybe_free(tfn__request_t *req)
 {
-    if (req->handler_running || awaits_answer(req))
+    if (req->handler_running || req->queued || awaits_answer(req))
         return;
     if (req->coro) {
         tfn__coro_free(req->coro);
@@ -287,6 +288,9 @@ static void answer(tfn__request_t *req)
     deliver_error(req);
 }
 
+static void start_handler(tfn__request_t *req);
+static void start_queued(tfn__server_t *server);
+
 /* The handler has returned (on the loop thread, whichever way it ran). */
 static void handler_finished(tfn__request_t *req)
 {
@@ -297,6 +301,7 @@ static void handler_finished(tfn__request_t *req)
     if (awaits_answer(req))
         answer(req);
     request_maybe_free(req);
+    start_queued(server);
     if (server->draining)
         tfn__server_maybe_finish(server);
 }
@@ -335,13 +340,22 @@ void tfn__request_resume(tfn__request_t *req)
     /* else: suspended again, awaiting something else. */
 }
 
+/* Arms the request's deadline, once: from its arrival, whether it waits in the queue or not. */
+static void arm_deadline(tfn__request_t *req)
+{
+    uint64_t now = tfn__now_ms();
+    if (!req->deadline_ms)
+        req->deadline_ms = now + req->timeout_ms;
+    uv_timer_start(&req->timer, on_deadline, req->deadline_ms > now ? req->deadline_ms - now : 0,
+                   0);
+}
+
 static void start_handler(tfn__request_t *req)
 {
     tfn__server_t *server = req->server;
     req->handler_running = true;
     server->in_flight++;
-    req->deadline_ms = tfn__now_ms() + req->timeout_ms;
-    uv_timer_start(&req->timer, on_deadline, req->timeout_ms, 0);
+    arm_deadline(req);
     if (req->api->run == TFN_RUN_IN_THREAD) {
         req->work.data = req;
         if (uv_queue_work(server->loop, &req->work, work_main, work_done) == 0)
@@ -357,6 +371,44 @@ static void start_handler(tfn__request_t *req)
         return;
     }
     tfn__request_resume(req);
+}
+
+/* Starts the handler now, or queues the request until a handler slot frees up (admission has
+ * made sure there is room in the queue). */
+static void run_or_queue(tfn__request_t *req)
+{
+    tfn__server_t *server = req->server;
+    if (server->in_flight < server->config.traffic.max_concurrency) {
+        start_handler(req);
+        return;
+    }
+    req->queued = true;
+    req->queue_next = NULL;
+    if (server->queue_tail)
+        server->queue_tail->queue_next = req;
+    else
+        server->queue_head = req;
+    server->queue_tail = req;
+    server->queued++;
+    arm_deadline(req); /* waiting counts: past the deadline it is answered 504 in the queue */
+}
+
+/* Hands free handler slots to queued requests, first come first served. Requests answered
+ * meanwhile (deadline passed in the queue, client gone) are dropped. */
+static void start_queued(tfn__server_t *server)
+{
+    while (server->queue_head && server->in_flight < server->config.traffic.max_concurrency) {
+        tfn__request_t *req = server->queue_head;
+        server->queue_head = req->queue_next;
+        if (!server->queue_head)
+            server->queue_tail = NULL;
+        server->queued--;
+        req->queued = false;
+        if (awaits_answer(req))
+            start_handler(req);
+        else
+            request_maybe_free(req);
+    }
 }
 
 /* Decodes the body as the request's media type says. An empty body without a media type is an
@@ -389,10 +441,11 @@ static int admission(tfn__server_t *server, tfn_error_t *err)
     if (!server->ready)
         return tfn_error_set(err, TFN_EUNAVAIL, "service '%s' is not ready yet",
                              server->service->name);
-    if (server->in_flight >= server->config.traffic.max_concurrency)
+    const tfn_traffic_t *t = &server->config.traffic;
+    if (server->in_flight >= t->max_concurrency && server->queued >= t->max_queue)
         return tfn_error_set(err, TFN_EBUSY, "service '%s' is at its limit of %u concurrent "
-                             "requests", server->service->name,
-                             server->config.traffic.max_concurrency);
+                             "requests (and %u waiting)", server->service->name,
+                             t->max_concurrency, t->max_queue);
     return 0;
 }
 
@@ -463,7 +516,7 @@ static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *bo
     req->conn = conn;
     conn->active = req;
     if (request_prepare(req, conn->content_type))
-        start_handler(req);
+        run_or_queue(req);
 }
 
 /* A local request waits for the loop before it starts: it was made from inside a caller's
@@ -482,7 +535,7 @@ static void on_local_start(uv_timer_t *timer)
         return;
     }
     if (request_prepare(req, TFN__MEDIA_WIRE))
-        start_handler(req);
+        run_or_queue(req);
 }
 
 void tfn__dispatch_local(tfn__server_t *server, const char *api_name, tfn__buf_t *body,

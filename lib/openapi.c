@@ -656,6 +656,7 @@ static void healthz_schema(writer_t *w)
     property(w, "version", "string");
     property(w, "ready", "boolean");
     property(w, "in_flight", "integer");
+    property(w, "queued", "integer");
     property(w, "served", "integer");
     property(w, "uptime_ms", "integer");
     property(w, "pid", "integer");

@@ -92,6 +92,8 @@ struct tfn__server {
     bool draining;    /* SIGTERM seen: no new requests */
     bool stopping;    /* closing every handle; the loop is about to end */
     unsigned in_flight; /* handlers started and not yet returned */
+    tfn__request_t *queue_head, *queue_tail; /* waiting for a handler slot (max_queue) */
+    unsigned queued;
     uint64_t served;    /* responses sent, for /healthz */
     uint64_t started_ms;
 
@@ -168,6 +170,8 @@ struct tfn__request {
     bool wire_response;       /* client accepts application/vnd.tiffin */
     bool keep_alive;
     bool handler_running;     /* counted in server->in_flight */
+    bool queued;              /* waiting in server->queue_head for a handler slot */
+    tfn__request_t *queue_next;
     bool responded;
     struct tfn_ctx ctx;
     uint64_t deadline_ms;     /* uv_now() based */

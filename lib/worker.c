@@ -83,6 +83,8 @@ void tfn__serve_config_resolve(tfn__serve_config_t *config, const tfn_service_t 
         t->max_body_bytes = d->max_body_bytes ? d->max_body_bytes : (16u << 20);
     if (!t->drain_ms)
         t->drain_ms = d->drain_ms ? d->drain_ms : 10000;
+    if (!t->max_queue)
+        t->max_queue = d->max_queue; /* default 0: no queue */
     if (!config->threads)
         config->threads = svc->threads ? svc->threads : 4;
 }
@@ -164,7 +166,7 @@ static void stop(tfn__server_t *server)
 
 void tfn__server_maybe_finish(tfn__server_t *server)
 {
-    if (server->stopping || server->in_flight > 0 || server->init_work.data)
+    if (server->stopping || server->in_flight > 0 || server->queued > 0 || server->init_work.data)
         return;
     stop(server);
 }

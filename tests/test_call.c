@@ -417,6 +417,76 @@ static void test_bad_graphs(void)
     CHECK(strstr(err.message, "needs a service or a url") != NULL);
 }
 
+/* ---- admission: max_concurrency 1 with max_queue 2 ---------------------------------------- */
+
+static int narrow_sleep(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
+{
+    tfn_sleep(ctx, (uint32_t)tfn_as_int(tfn_object_get(in, "ms")));
+    *out = tfn_null(tfn_ctx_arena(ctx));
+    return 0;
+}
+static const tfn_api_t narrow_apis[] = {
+    {.name = "sleep", .handler = narrow_sleep, .inputs = ms_in}, {0}};
+static const tfn_service_t narrow = {
+    .name = "Narrow", .apis = narrow_apis,
+    .traffic = {.max_concurrency = 1, .max_queue = 2, .timeout_ms = 250}};
+
+/* Crowd.rush: {"ms"}: four calls to Narrow.sleep at once; answers each one's code and time. */
+static int crowd_rush(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
+{
+    tfn_arena_t *a = tfn_ctx_arena(ctx);
+    double t0 = now_ms();
+    tfn_future_t *f[4];
+    for (int i = 0; i < 4; i++)
+        f[i] = tfn_call_async(ctx, "Narrow", "sleep", in, NULL);
+    *out = tfn_list(a);
+    for (int i = 0; i < 4; i++) {
+        tfn_error_t err;
+        int rc = tfn_await(f[i], NULL, &err);
+        tfn_value_t *r = tfn_object(a);
+        tfn_object_set(a, r, "code", tfn_string(a, rc ? tfn_errname(rc) : "OK"));
+        tfn_object_set(a, r, "ms", tfn_float(a, now_ms() - t0));
+        tfn_list_append(a, *out, r);
+    }
+    return 0;
+}
+static const tfn_api_t crowd_apis[] = {{.name = "rush", .handler = crowd_rush, .inputs = ms_in},
+                                       {0}};
+static const tfn_dependency_t crowd_deps[] = {{.service = &narrow}, {0}};
+static const tfn_service_t crowd = {.name = "Crowd", .apis = crowd_apis, .depends = crowd_deps};
+
+static const char *code_at(const tfn_value_t *list, size_t i)
+{
+    return tfn_as_string(tfn_object_get(tfn_list_get(list, i), "code"), NULL);
+}
+
+static double ms_at(const tfn_value_t *list, size_t i)
+{
+    return tfn_as_float(tfn_object_get(tfn_list_get(list, i), "ms"));
+}
+
+static void test_queue_then_429(void)
+{
+    tfn_error_t err;
+    tfn_test_t *t = tfn_test_new(&crowd, &err);
+    tfn_value_t *out;
+    /* One runs, two wait their turn, the fourth is refused at once. */
+    CHECK_EQ_INT(call(t, "rush", obj_int("ms", 60), &out, &err), 0);
+    CHECK_EQ_STR(code_at(out, 0), "OK");
+    CHECK_EQ_STR(code_at(out, 1), "OK");
+    CHECK_EQ_STR(code_at(out, 2), "OK");
+    CHECK_EQ_STR(code_at(out, 3), "EBUSY");
+    CHECK(ms_at(out, 0) >= 55 && ms_at(out, 1) >= 115 && ms_at(out, 2) >= 175); /* in turn */
+    /* Waiting counts against the timeout (250 ms): the second in the queue would start at 200
+     * and end at 300, so it is answered 504 while the first two finish. */
+    CHECK_EQ_INT(call(t, "rush", obj_int("ms", 100), &out, &err), 0);
+    CHECK_EQ_STR(code_at(out, 0), "OK");
+    CHECK_EQ_STR(code_at(out, 1), "OK");
+    CHECK_EQ_STR(code_at(out, 2), "ETIMEOUT");
+    CHECK_EQ_STR(code_at(out, 3), "EBUSY");
+    tfn_test_free(t);
+}
+
 int main(void)
 {
     arena = tfn_arena_new(64 << 20);
@@ -432,6 +502,7 @@ int main(void)
     RUN(test_double_replaces_dependency);
     RUN(test_init_failure);
     RUN(test_bad_graphs);
+    RUN(test_queue_then_429);
     tfn_arena_free(arena);
     return check_summary("call");
 }

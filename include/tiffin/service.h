@@ -93,6 +93,12 @@ typedef struct tfn_traffic {
     uint32_t max_concurrency;  /**< handlers running at once; over it -> 429. Default 1024 */
     uint64_t max_body_bytes;   /**< largest request body; over it -> 413. Default 16 MiB */
     uint32_t drain_ms;         /**< on SIGTERM, how long in-flight requests may finish. 10000 */
+    /**
+     * Requests that may wait, first come first served, for a handler slot when max_concurrency
+     * handlers are running; past that -> 429 at once. Waiting counts against the request's
+     * timeout. Default 0: no waiting, 429 at once.
+     */
+    uint32_t max_queue;
 } tfn_traffic_t;
 
 typedef struct tfn_service tfn_service_t;
