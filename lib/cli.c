@@ -1,5 +1,8 @@
 /*
  * cli.c — tfn_main: the command line every tiffin program gets (serve, call, openapi).
+ *
+ * `serve` runs one service in this process (tfn__serve, worker.c), or, for a service that
+ * depends on other services of the program, supervises the whole graph (supervisor.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -7,14 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "codec_internal.h"
 #include "http_call_internal.h"
 #include "server_internal.h"
+#include "supervisor_internal.h"
 
 #define EXIT_USAGE 2
 
 static const char *program = "app";
+static const char *program_path; /* argv[0] as given, for the supervisor's children */
 
 static void usage_main(FILE *out, const tfn_service_t *svc)
 {
@@ -39,6 +47,9 @@ static void usage_serve(FILE *out)
             "usage: %s serve [OPTIONS]\n"
             "\n"
             "Serve the service over HTTP until SIGTERM or SIGINT, then drain and exit 0.\n"
+            "A service that depends on other services of this program is served with its whole\n"
+            "graph: each service in its own process, dependencies on unix sockets in a private\n"
+            "directory, restarted when they crash; the entry listens on --host/--port/--unix.\n"
             "\n"
             "options:\n"
             "  --host H             TCP address to listen on (default 127.0.0.1)\n"
@@ -50,7 +61,17 @@ static void usage_serve(FILE *out)
             "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
             "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
             "  --quiet              do not print where the service listens\n"
-            "  -h, --help           show this help\n",
+            "  --service NAME       serve only the service NAME of the graph, in this process\n"
+            "                       (one service per host or pod)\n"
+            "  --depends NAME=URL   where dependency NAME is: http://HOST:PORT or unix:/PATH\n"
+            "                       (repeatable); overrides the address in the definition, and\n"
+            "                       a service reached only this way is not started\n"
+            "  --socket-dir DIR     put the services' unix sockets in DIR (created 0700 if\n"
+            "                       missing) instead of a fresh private directory\n"
+            "  --start-timeout MS   how long each service may take to become ready (30000)\n"
+            "  -h, --help           show this help\n"
+            "\n"
+            "Traffic options (--timeout ... --drain) apply to the entry service.\n",
             program);
 }
 
@@ -91,21 +112,106 @@ static bool parse_uint(const char *opt, const char *text, uint64_t max, uint64_t
  * serve
  * ------------------------------------------------------------------------------------------- */
 
+/* Checks a --depends argument "NAME=URL"; prints why it is not one and returns false. */
+static bool check_depends_arg(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    tfn__target_t target;
+    tfn_error_t err;
+    if (!eq || eq == arg) {
+        fprintf(stderr, "%s serve: --depends wants NAME=URL (URL: http://HOST:PORT or "
+                "unix:/PATH), not '%s'\n", program, arg);
+        return false;
+    }
+    if (tfn__target_parse(eq + 1, &target, &err) != 0 ||
+        (target.unix_path && !target.unix_path[0])) {
+        fprintf(stderr, "%s serve: --depends %.*s: '%s' is not http://HOST:PORT or unix:/PATH\n",
+                program, (int)(eq - arg), arg, eq + 1);
+        return false;
+    }
+    return true;
+}
+
+/* Is `name` (the NAME of a "NAME=URL", `len` bytes) a dependency of `svc`? */
+static bool depends_on(const tfn_service_t *svc, const char *name, size_t len)
+{
+    for (const tfn_dependency_t *d = svc->depends; d && (d->service || d->url || d->name); d++) {
+        const char *dep = tfn__dependency_name(d);
+        if (strlen(dep) == len && strncmp(dep, name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Checks that every --depends names a dependency of `svc` (of some service of `graph` when svc
+ * is NULL); prints why not and returns false. */
+static bool check_depends_names(const char *const *depends, size_t n, const tfn_service_t *svc,
+                                const tfn__graph_t *graph)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)(strchr(depends[i], '=') - depends[i]);
+        bool found = false;
+        if (svc)
+            found = depends_on(svc, depends[i], len);
+        for (size_t j = 0; !svc && !found && j < graph->n; j++)
+            found = depends_on(graph->services[j], depends[i], len);
+        if (!found && svc)
+            fprintf(stderr, "%s serve: --depends %.*s: service '%s' has no dependency called "
+                    "'%.*s'\n", program, (int)len, depends[i], svc->name, (int)len, depends[i]);
+        else if (!found)
+            fprintf(stderr, "%s serve: --depends %.*s: no service of the graph of '%s' has a "
+                    "dependency called '%.*s'\n", program, (int)len, depends[i],
+                    graph->services[graph->n - 1]->name, (int)len, depends[i]);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* A child of the supervisor (TFN_SUPERVISOR_PID is set) dies with it: PR_SET_PDEATHSIG cannot
+ * be set between fork and exec by the supervisor (uv_spawn), so the child sets it here, then
+ * checks that the supervisor did not die before that. Returns false if it did. */
+static bool watch_supervisor(void)
+{
+    const char *env = getenv(TFN__SUPERVISOR_PID_ENV);
+    if (!env)
+        return true;
+    long pid = strtol(env, NULL, 10);
+    unsetenv(TFN__SUPERVISOR_PID_ENV); /* not for processes this one starts */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+        tfn__log("warn", "prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+    if (pid <= 0 || getppid() != (pid_t)pid) {
+        tfn__log("error", "the supervisor (pid %ld) has gone; exiting", pid);
+        return false;
+    }
+    return true;
+}
+
 static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
 {
     enum { O_HOST = 256, O_PORT, O_UNIX, O_TIMEOUT, O_MAXCONC, O_MAXBODY, O_THREADS, O_DRAIN,
-           O_QUIET };
+           O_QUIET, O_SERVICE, O_DEPENDS, O_SOCKET_DIR, O_START_TIMEOUT };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
         {"unix", required_argument, 0, O_UNIX},       {"timeout", required_argument, 0, O_TIMEOUT},
         {"max-concurrency", required_argument, 0, O_MAXCONC},
         {"max-body", required_argument, 0, O_MAXBODY},
         {"threads", required_argument, 0, O_THREADS}, {"drain", required_argument, 0, O_DRAIN},
-        {"quiet", no_argument, 0, O_QUIET},           {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, O_QUIET},           {"service", required_argument, 0, O_SERVICE},
+        {"depends", required_argument, 0, O_DEPENDS},
+        {"socket-dir", required_argument, 0, O_SOCKET_DIR},
+        {"start-timeout", required_argument, 0, O_START_TIMEOUT},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+    /* The traffic flags as given, passed on to the entry's process when supervising. */
+    enum { T_TIMEOUT, T_MAXCONC, T_MAXBODY, T_THREADS, T_DRAIN, T_COUNT };
+    static const char *const traffic_flags[T_COUNT] = {"--timeout", "--max-concurrency",
+                                                       "--max-body", "--threads", "--drain"};
+    const char *traffic_args[T_COUNT] = {0};
     tfn__serve_config_t cfg = {0};
-    const char *host = NULL;
-    uint64_t port = 3000, v;
+    const char *host = NULL, *service_name = NULL, *socket_dir = NULL;
+    const char *depends[TFN__MAX_DEPENDS];
+    size_t ndepends = 0;
+    uint64_t port = 3000, start_timeout = 30000, v;
     bool port_given = false;
     int c;
     optind = 1;
@@ -122,28 +228,60 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             if (!parse_uint("--timeout", optarg, UINT32_MAX, &v) || v == 0)
                 return EXIT_USAGE;
             cfg.traffic.timeout_ms = (uint32_t)v;
+            traffic_args[T_TIMEOUT] = optarg;
             break;
         case O_MAXCONC:
             if (!parse_uint("--max-concurrency", optarg, UINT32_MAX, &v) || v == 0)
                 return EXIT_USAGE;
             cfg.traffic.max_concurrency = (uint32_t)v;
+            traffic_args[T_MAXCONC] = optarg;
             break;
         case O_MAXBODY:
             if (!parse_uint("--max-body", optarg, UINT64_MAX / 8, &v) || v == 0)
                 return EXIT_USAGE;
             cfg.traffic.max_body_bytes = v;
+            traffic_args[T_MAXBODY] = optarg;
             break;
         case O_THREADS:
             if (!parse_uint("--threads", optarg, 1024, &v) || v == 0)
                 return EXIT_USAGE;
             cfg.threads = (unsigned)v;
+            traffic_args[T_THREADS] = optarg;
             break;
         case O_DRAIN:
             if (!parse_uint("--drain", optarg, UINT32_MAX, &v) || v == 0)
                 return EXIT_USAGE;
             cfg.traffic.drain_ms = (uint32_t)v;
+            traffic_args[T_DRAIN] = optarg;
             break;
         case O_QUIET: cfg.quiet = true; break;
+        case O_SERVICE: service_name = optarg; break;
+        case O_DEPENDS:
+            if (!check_depends_arg(optarg))
+                return EXIT_USAGE;
+            if (ndepends == TFN__MAX_DEPENDS) {
+                fprintf(stderr, "%s serve: at most %d --depends\n", program, TFN__MAX_DEPENDS);
+                return EXIT_USAGE;
+            }
+            for (size_t i = 0; i < ndepends; i++) {
+                size_t len = (size_t)(strchr(optarg, '=') - optarg) + 1;
+                if (strncmp(depends[i], optarg, len) == 0) {
+                    fprintf(stderr, "%s serve: --depends %.*s given twice\n", program,
+                            (int)len - 1, optarg);
+                    return EXIT_USAGE;
+                }
+            }
+            depends[ndepends++] = optarg;
+            break;
+        case O_SOCKET_DIR: socket_dir = optarg; break;
+        case O_START_TIMEOUT:
+            if (!parse_uint("--start-timeout", optarg, UINT32_MAX, &start_timeout))
+                return EXIT_USAGE;
+            if (start_timeout == 0) {
+                fprintf(stderr, "%s serve: --start-timeout wants at least 1 ms\n", program);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h': usage_serve(stdout); return 0;
         default: usage_serve(stderr); return EXIT_USAGE;
         }
@@ -157,7 +295,59 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         cfg.host = host ? host : "127.0.0.1";
         cfg.port = (int)port;
     }
-    return tfn__serve(svc, &cfg);
+    cfg.depends = depends;
+    cfg.ndepends = ndepends;
+
+    tfn__graph_t graph;
+    tfn_error_t err;
+    if (tfn__graph_build(svc, &graph, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", program, err.message);
+        return 1;
+    }
+    if (service_name) { /* one service of the graph, in this process */
+        const tfn_service_t *one = tfn__graph_find(&graph, service_name);
+        if (!one) {
+            fprintf(stderr, "%s serve: no service called '%s'; this program has:", program,
+                    service_name);
+            for (size_t i = 0; i < graph.n; i++)
+                fprintf(stderr, "%s %s", i ? "," : "", graph.services[i]->name);
+            fputc('\n', stderr);
+            return EXIT_USAGE;
+        }
+        if (!check_depends_names(depends, ndepends, one, NULL))
+            return EXIT_USAGE;
+        if (!watch_supervisor())
+            return 1;
+        return tfn__serve(one, &cfg);
+    }
+    if (graph.n == 1) {
+        if (!check_depends_names(depends, ndepends, svc, NULL))
+            return EXIT_USAGE;
+        return tfn__serve(svc, &cfg);
+    }
+
+    /* The whole graph, each service in its own processes. */
+    if (!check_depends_names(depends, ndepends, NULL, &graph))
+        return EXIT_USAGE;
+    tfn__supervise_config_t sup = {
+        .program = program_path ? program_path : program,
+        .host = cfg.host,
+        .port = cfg.port,
+        .unix_path = cfg.unix_path,
+        .socket_dir = socket_dir,
+        .start_timeout_ms = (uint32_t)start_timeout,
+        .entry_drain_ms = cfg.traffic.drain_ms,
+        .quiet = cfg.quiet,
+        .depends = depends,
+        .ndepends = ndepends,
+    };
+    for (int t = 0; t < T_COUNT; t++) {
+        if (!traffic_args[t])
+            continue;
+        sup.entry_args[sup.nentry_args++] = traffic_flags[t];
+        sup.entry_args[sup.nentry_args++] = traffic_args[t];
+    }
+    return tfn__supervise(&graph, &sup);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -291,6 +481,7 @@ int tfn_main(int argc, char **argv, const tfn_service_t *service)
 {
     if (argc > 0 && argv[0]) {
         const char *slash = strrchr(argv[0], '/');
+        program_path = argv[0];
         program = slash ? slash + 1 : argv[0];
     }
     if (!service) {
