@@ -125,9 +125,11 @@ fuzz-corpus: $(FUZZERS)
 
 # ---- demo, bench ---------------------------------------------------------------------------------
 
+# The digits ensemble (examples/digits): fetch the data, build, train (cached), print how to call
+# it with a real held-out image, serve the whole graph on 127.0.0.1:3000 until Ctrl-C.
 demo: deps
-	$(MAKE) examples
-	$(BUILD)/examples/hello serve --host 127.0.0.1 --port 3000
+	$(MAKE) examples digits-models
+	examples/digits/demo.sh $(BUILD)
 
 bench:
 	scripts/install-deps.sh build bench

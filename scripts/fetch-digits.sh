@@ -20,12 +20,25 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# apt-get download writes into the current folder. If the package lists are empty (a fresh
-# container), it cannot find the package: say so instead of updating them behind the user's back.
-if ! (cd "$tmp" && apt-get download -qq python3-sklearn) >"$tmp/apt.log" 2>&1; then
-    cat "$tmp/apt.log" >&2
-    echo "fetch-digits: 'apt-get download python3-sklearn' failed (run 'apt-get update' first?)" >&2
-    exit 1
+# apt-get download writes into the current folder (as root it warns that the _apt user cannot
+# write there and downloads unsandboxed: harmless). On a fresh machine (a container) the package
+# lists are empty and it cannot find the package: then update the lists once (as
+# scripts/install-deps.sh does, with sudo unless root) and try again.
+download() { (cd "$tmp" && apt-get download -qq python3-sklearn) >"$tmp/apt.log" 2>&1; }
+if ! download; then
+    echo "fetch-digits: 'apt-get download python3-sklearn' failed; updating the package lists" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if ! $sudo apt-get update -qq >"$tmp/update.log" 2>&1; then
+        cat "$tmp/apt.log" "$tmp/update.log" >&2
+        echo "fetch-digits: 'apt-get update' failed too" >&2
+        exit 1
+    fi
+    if ! download; then
+        cat "$tmp/apt.log" >&2
+        echo "fetch-digits: 'apt-get download python3-sklearn' failed after 'apt-get update'" >&2
+        exit 1
+    fi
 fi
 deb=$(ls "$tmp"/python3-sklearn_*.deb)
 dpkg-deb -x "$deb" "$tmp/root"

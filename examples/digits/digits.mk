@@ -1,5 +1,6 @@
-# examples/digits/digits.mk — the handwritten-digits models: the data, the trainer, the trained
-# models and their test. Included by the top Makefile (-include examples/*/*.mk); also works alone:
+# examples/digits/digits.mk — the handwritten-digits demo: the data, the trainer, the trained
+# models, the `digits` program (the ensemble of services) and their tests. Included by the top
+# Makefile (-include examples/*/*.mk); the models part also works alone:
 #
 #   make -f examples/digits/digits.mk digits-test                       # plain build in build/
 #   make -f examples/digits/digits.mk BUILD=build-san CC=clang SAN=1 digits-test
@@ -8,12 +9,17 @@
 #   $(BUILD)/digits/digits.csv.gz         the data (scripts/fetch-digits.sh; from build/ if there)
 #   $(BUILD)/examples/digits-train        the trainer (examples/digits/train.c)
 #   $(BUILD)/digits/models/.trained       the four models, retrained when the data or the model
-#                                         code changes (alias: digits-models)
+#                                         code changes (alias: digits-models); also the fitted
+#                                         soft-vote weights (models/weights) and the held-out
+#                                         rows as CSV ($(BUILD)/digits/test.csv)
 #   $(BUILD)/tests/test_digits_models     the test, run by tests/run.sh with the other unit tests
+#   $(BUILD)/examples/digits              the ensemble of services (services.c, preprocessing in
+#                                         image.c); needs the top Makefile (libtiffin)
+#   $(BUILD)/tests/test_digits_graph      its unit test (tests/test_digits_graph.c), a test graph
 #   digits, digits-models, digits-test    all of the above / the models / build and run the test
 #
-# Needs the Debian packages libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev,
-# and for the data apt-get and dpkg-deb (the package lists must be present).
+# Needs the Debian packages libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev
+# libpng-dev, and for the data apt-get and dpkg-deb.
 
 # Used alone: the top Makefile's compiler settings.
 ifeq ($(origin WARN),undefined)
@@ -34,11 +40,16 @@ DIGITS_SRC := examples/digits
 DIGITS_DIR := $(BUILD)/digits
 DIGITS_OBJ := $(BUILD)/digits/obj
 DIGITS_LIBS := -lxgboost -llinear -lsvm -lopenblas -lz -lm -lpthread
-DIGITS_HEADERS := $(DIGITS_SRC)/dataset.h $(DIGITS_SRC)/models.h
-DIGITS_MODEL_OBJS := $(DIGITS_OBJ)/dataset.o $(DIGITS_OBJ)/models.o
+DIGITS_HEADERS := $(DIGITS_SRC)/dataset.h $(DIGITS_SRC)/models.h $(DIGITS_SRC)/weights.h \
+                  $(DIGITS_SRC)/image.h $(DIGITS_SRC)/services.h
+DIGITS_MODEL_OBJS := $(DIGITS_OBJ)/dataset.o $(DIGITS_OBJ)/models.o $(DIGITS_OBJ)/weights.o
+# The services without main(): the program adds main.o, the graph test its own main.
+DIGITS_SERVICE_OBJS := $(DIGITS_OBJ)/services.o $(DIGITS_OBJ)/image.o $(DIGITS_MODEL_OBJS)
 DIGITS_TRAIN := $(BUILD)/examples/digits-train
 DIGITS_MODELS_STAMP := $(DIGITS_DIR)/models/.trained
 DIGITS_TEST := $(BUILD)/tests/test_digits_models
+DIGITS_PROG := $(BUILD)/examples/digits
+DIGITS_GRAPH_TEST := $(BUILD)/tests/test_digits_graph
 
 .PHONY: digits digits-models digits-test
 
@@ -47,13 +58,14 @@ digits-models: $(DIGITS_MODELS_STAMP)
 digits-test: $(DIGITS_TEST)
 	$(DIGITS_TEST)
 
-# Hooks into the top Makefile's `examples` and `tests` (harmless when used alone).
-examples: $(DIGITS_TRAIN)
-tests: $(DIGITS_TEST)
+# Hooks into the top Makefile's `examples` and `tests` (harmless when used alone). The program's
+# tests need the trained models and the held-out rows, so `tests` trains.
+examples: $(DIGITS_TRAIN) $(DIGITS_PROG)
+tests: $(DIGITS_TEST) $(DIGITS_GRAPH_TEST) $(DIGITS_MODELS_STAMP)
 
-$(DIGITS_OBJ)/%.o: $(DIGITS_SRC)/%.c $(DIGITS_HEADERS)
+$(DIGITS_OBJ)/%.o: $(DIGITS_SRC)/%.c $(DIGITS_HEADERS) $(wildcard include/*.h include/tiffin/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CPPFLAGS) -I$(DIGITS_SRC) $(CFLAGS) -c $< -o $@
+	$(CC) $(WARN) $(CPPFLAGS) -Iinclude -I$(DIGITS_SRC) $(CFLAGS) -c $< -o $@
 
 # The test finds the data and models under $(BUILD)/digits unless DIGITS_DATA / DIGITS_MODELS say.
 $(DIGITS_OBJ)/test_models.o: $(DIGITS_SRC)/test_models.c $(DIGITS_HEADERS) tests/check.h
@@ -64,6 +76,18 @@ $(DIGITS_OBJ)/test_models.o: $(DIGITS_SRC)/test_models.c $(DIGITS_HEADERS) tests
 $(DIGITS_TRAIN): $(DIGITS_OBJ)/train.o $(DIGITS_MODEL_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(DIGITS_LIBS) -o $@
+
+# The services link libtiffin (the top Makefile's LDLIBS) and libpng besides the model libraries.
+$(DIGITS_PROG): $(DIGITS_OBJ)/main.o $(DIGITS_SERVICE_OBJS) $(BUILD)/libtiffin.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) $(DIGITS_LIBS) -lpng -o $@
+
+# Overrides the top Makefile's pattern rule for tests/test_*.c: this test needs the services.
+$(DIGITS_GRAPH_TEST): tests/test_digits_graph.c tests/check.h $(DIGITS_SERVICE_OBJS) \
+                      $(BUILD)/libtiffin.a $(DIGITS_HEADERS) | $(DIGITS_MODELS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CPPFLAGS) -Iinclude -I$(DIGITS_SRC) -Itests $(CFLAGS) $< \
+	    $(DIGITS_SERVICE_OBJS) $(BUILD)/libtiffin.a $(LDFLAGS) $(LDLIBS) $(DIGITS_LIBS) -lpng -o $@
 
 $(DIGITS_TEST): $(DIGITS_OBJ)/test_models.o $(DIGITS_MODEL_OBJS) $(DIGITS_MODELS_STAMP)
 	@mkdir -p $(@D)
@@ -78,11 +102,13 @@ $(DIGITS_DIR)/digits.csv.gz:
 	fi
 
 # Retrain (--force) when the data or the code that trains changes; a trainer rebuilt for another
-# reason (order-only) does not retrain.
+# reason (order-only) does not retrain. Training also fits the ensemble's weights by
+# cross-validation (models/weights) and writes the held-out rows (test.csv).
 $(DIGITS_MODELS_STAMP): $(DIGITS_DIR)/digits.csv.gz $(DIGITS_SRC)/models.c $(DIGITS_SRC)/dataset.c \
-                        | $(DIGITS_TRAIN)
-	$(DIGITS_TRAIN) --data $< --out $(@D) --force
+                        $(DIGITS_SRC)/train.c $(DIGITS_SRC)/weights.c | $(DIGITS_TRAIN)
+	$(DIGITS_TRAIN) --data $< --out $(@D) --force --fit-weights --test-csv $(DIGITS_DIR)/test.csv
 	touch $@
+$(DIGITS_DIR)/test.csv $(DIGITS_DIR)/models/weights: $(DIGITS_MODELS_STAMP) ;
 
 ifeq ($(firstword $(MAKEFILE_LIST)),$(DIGITS_SRC)/digits.mk)
   .DEFAULT_GOAL := digits
