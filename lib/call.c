@@ -20,18 +20,18 @@
 int tfn__errcode_from_name(const char *name);
 
 struct tfn_future {
-    tfn__request_t *req;     /* the caller */
-    tfn_future_t *next;      /* the caller's other futures */
-    const char *dependency;  /* in the caller's arena */
+    tfn__request_t *req;    /* the caller */
+    tfn_future_t *next;     /* the caller's other futures */
+    const char *dependency; /* in the caller's arena */
     const char *api;
     tfn__exchange_t *exchange; /* in flight over HTTP */
     tfn__request_t *local;     /* in flight in this process */
     bool done;
-    bool waiting;            /* the handler is suspended on this future */
+    bool waiting; /* the handler is suspended on this future */
     int rc;
     tfn_error_t error;
     tfn_value_t *output;
-    tfn__buf_t body;         /* the answer's bytes: a decoded tensor points into them */
+    tfn__buf_t body; /* the answer's bytes: a decoded tensor points into them */
 };
 
 /* Most bytes an encoded input may take. */
@@ -99,13 +99,12 @@ static bool media_is(const char *header, const char *media)
            (header[n] == '\0' || header[n] == ';' || header[n] == ' ');
 }
 
-int tfn__response_decode(const char *content_type, const void *data, size_t len,
-                         tfn_arena_t *arena, tfn_value_t **out, tfn_error_t *err)
+int tfn__response_decode(const char *content_type, const void *data, size_t len, tfn_arena_t *arena,
+                         tfn_value_t **out, tfn_error_t *err)
 {
     if (!data)
         data = "";
-    int rc = media_is(content_type, TFN__MEDIA_WIRE)
-                 ? tfn__wire_decode(arena, data, len, out, err)
+    int rc = media_is(content_type, TFN__MEDIA_WIRE) ? tfn__wire_decode(arena, data, len, out, err)
              : media_is(content_type, TFN__MEDIA_JSON)
                  ? tfn__json_decode(arena, data, len, out, err)
                  : tfn_error_set(err, TFN_EPROTO, "answer of type '%s'", content_type);
@@ -127,8 +126,8 @@ static void settle(tfn_future_t *f, int rc, tfn__response_t *resp, const tfn_err
     } else {
         f->body = resp->body; /* taken: the decoded value may point into it */
         tfn__buf_init(&resp->body, 0);
-        int drc = tfn__response_decode(resp->content_type, f->body.data, f->body.len,
-                                       f->req->arena, &f->output, &f->error);
+        int drc = tfn__response_decode(resp->content_type, f->body.data, f->body.len, f->req->arena,
+                                       &f->output, &f->error);
         if (drc != 0)
             fail(f, drc, "%s", f->error.message);
         else
@@ -190,13 +189,13 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
     tfn__buf_init(&head, 4096);
     rc = tfn__buf_printf(&head,
                          "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: " TFN__MEDIA_WIRE
-                         "\r\nAccept: " TFN__MEDIA_WIRE "\r\nContent-Length: %zu\r\n"
-                         TFN__DEADLINE_HEADER ": %u\r\n\r\n",
+                         "\r\nAccept: " TFN__MEDIA_WIRE
+                         "\r\nContent-Length: %zu\r\n" TFN__DEADLINE_HEADER ": %u\r\n\r\n",
                          f->api, dep->target.unix_path ? "localhost" : dep->target.host, body.len,
                          timeout);
     if (rc == 0)
-        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent,
-                            on_exchange, f, &f->exchange);
+        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent, on_exchange,
+                            f, &f->exchange);
     else {
         tfn__buf_free(&head);
         tfn__buf_free(&body);
@@ -216,8 +215,8 @@ tfn_future_t *tfn_call_async(tfn_ctx_t *ctx, const char *dependency, const char 
     f->next = req->futures;
     req->futures = f;
     tfn__buf_init(&f->body, 0);
-    f->dependency = dependency ? tfn_arena_strndup(req->arena, dependency, strlen(dependency))
-                               : "(null)";
+    f->dependency =
+        dependency ? tfn_arena_strndup(req->arena, dependency, strlen(dependency)) : "(null)";
     f->api = api ? tfn_arena_strndup(req->arena, api, strlen(api)) : "(null)";
     if (!f->dependency || !f->api) {
         f->dependency = f->api = "?";
@@ -231,8 +230,10 @@ tfn_future_t *tfn_call_async(tfn_ctx_t *ctx, const char *dependency, const char 
     else if (!api || !is_api_name(api))
         fail(f, TFN_EINVAL, "'%s' is not an API name", f->api);
     else if (!tfn__coro_current())
-        fail(f, TFN_EINVAL, "API '%s' calls '%s' from a thread: dependency calls need a "
-             "handler that runs on the loop (TFN_RUN_ON_LOOP)", req->api->name, f->dependency);
+        fail(f, TFN_EINVAL,
+             "API '%s' calls '%s' from a thread: dependency calls need a "
+             "handler that runs on the loop (TFN_RUN_ON_LOOP)",
+             req->api->name, f->dependency);
     else
         start(f, dep, input, options);
     return f;

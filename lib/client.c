@@ -30,9 +30,9 @@ struct tfn__exchange {
     tfn__pool_t *pool;
     conn_t *conn;
     tfn__buf_t head, body; /* the request */
-    uint64_t deadline;    /* uv_now() based */
-    bool retry;           /* one resend is still allowed */
-    int pending_error;    /* failed before it started: reported from the timer */
+    uint64_t deadline;     /* uv_now() based */
+    bool retry;            /* one resend is still allowed */
+    int pending_error;     /* failed before it started: reported from the timer */
     tfn_error_t error;
     tfn__exchange_cb cb;
     void *arg;
@@ -592,8 +592,7 @@ static void conn_begin(conn_t *conn)
         uv_pipe_init(pool->loop, &conn->io.pipe, 0);
         conn->io.handle.data = conn;
         conn->connect_req.data = conn;
-        uv_pipe_connect(&conn->connect_req, &conn->io.pipe, pool->target.unix_path,
-                        on_connected);
+        uv_pipe_connect(&conn->connect_req, &conn->io.pipe, pool->target.unix_path, on_connected);
         rc = 0;
     } else {
         uv_tcp_init(pool->loop, &conn->io.tcp);

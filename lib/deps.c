@@ -10,7 +10,7 @@
 #include "graph_internal.h"
 #include "server_internal.h"
 
-#define PROBE_EVERY_MS 1000
+#define PROBE_EVERY_MS   1000
 #define PROBE_TIMEOUT_MS 1000
 
 /* The --depends override for dependency `name`, or NULL. */
@@ -39,8 +39,10 @@ int tfn__deps_open(tfn__server_t *server, tfn_error_t *err)
                      strncmp(name, config->depends[i], (size_t)(eq - config->depends[i])) == 0;
         }
         if (!known)
-            return tfn_error_set(err, TFN_EINVAL, "--depends %s: service '%s' has no such "
-                                 "dependency", config->depends[i], svc->name);
+            return tfn_error_set(err, TFN_EINVAL,
+                                 "--depends %s: service '%s' has no such "
+                                 "dependency",
+                                 config->depends[i], svc->name);
     }
     if (n == 0)
         return 0;

@@ -31,8 +31,9 @@ static int check_depends(const tfn_service_t *svc, tfn_error_t *err)
                                  svc->name, name ? name : "(unnamed)");
         for (const tfn_dependency_t *e = svc->depends; e != d; e++)
             if (strcmp(tfn__dependency_name(e), name) == 0)
-                return tfn_error_set(err, TFN_EINVAL, "service '%s': dependency '%s' declared twice",
-                                     svc->name, name);
+                return tfn_error_set(err, TFN_EINVAL,
+                                     "service '%s': dependency '%s' declared twice", svc->name,
+                                     name);
     }
     return 0;
 }
@@ -69,8 +70,7 @@ static int visit(const tfn_service_t *svc, tfn__graph_t *graph, const tfn_servic
         if (d->service && (rc = visit(d->service, graph, path, depth + 1, err)) != 0)
             return rc;
     if (graph->n == TFN__GRAPH_MAX)
-        return tfn_error_set(err, TFN_EINVAL, "more than %d services in one graph",
-                             TFN__GRAPH_MAX);
+        return tfn_error_set(err, TFN_EINVAL, "more than %d services in one graph", TFN__GRAPH_MAX);
     graph->services[graph->n++] = svc;
     return 0;
 }

@@ -15,7 +15,7 @@
 struct tfn_test {
     uv_loop_t loop;
     tfn__graph_t graph;
-    const tfn_service_t *run[TFN__GRAPH_MAX];  /* what runs for graph.services[i]: it or a double */
+    const tfn_service_t *run[TFN__GRAPH_MAX]; /* what runs for graph.services[i]: it or a double */
     tfn__server_t *servers[TFN__GRAPH_MAX];
     bool started, init_failed;
     tfn_error_t init_error;

@@ -61,8 +61,7 @@ static int do_vec(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 static const tfn_field_t x_in[] = {{.name = "x", .type = TFN_TYPE_INT}, {0}};
 static const tfn_field_t ms_in[] = {{.name = "ms", .type = TFN_TYPE_INT}, {0}};
 static const tfn_field_t t_in[] = {
-    {.name = "t", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1, .shape = {-1}},
-    {0}};
+    {.name = "t", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1, .shape = {-1}}, {0}};
 
 static const tfn_api_t doubler_apis[] = {
     {.name = "double", .handler = do_double, .inputs = x_in, .output = TFN_TYPE_OBJECT},
@@ -133,7 +132,8 @@ static int entry_propagate(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **
 /* Entry.call: calls {"dep"}.{"api"} with {"input"} and {"timeout_ms"}; returns its output. */
 static int entry_call(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
-    tfn_call_options_t opts = {.timeout_ms = (uint32_t)tfn_as_int(tfn_object_get(in, "timeout_ms"))};
+    tfn_call_options_t opts = {.timeout_ms =
+                                   (uint32_t)tfn_as_int(tfn_object_get(in, "timeout_ms"))};
     tfn_future_t *f = tfn_call_async(ctx, tfn_as_string(tfn_object_get(in, "dep"), NULL),
                                      tfn_as_string(tfn_object_get(in, "api"), NULL),
                                      tfn_object_get(in, "input"), &opts);
@@ -276,8 +276,8 @@ static void test_unknown_dependency_and_api(void)
     CHECK_EQ_INT(call(t, "call", call_args("Doubler", "nope", obj_int("x", 1), 0), &out, &err),
                  TFN_ENOTFOUND);
     CHECK(strstr(err.message, "no API 'nope'") != NULL);
-    CHECK_EQ_INT(call(t, "call", call_args("Doubler", "bad/name", obj_int("x", 1), 0), &out,
-                      &err), TFN_EINVAL);
+    CHECK_EQ_INT(call(t, "call", call_args("Doubler", "bad/name", obj_int("x", 1), 0), &out, &err),
+                 TFN_EINVAL);
     /* The dependency validates its input as it would over HTTP. */
     tfn_value_t *wrong = tfn_object(arena);
     tfn_object_set(arena, wrong, "x", tfn_string(arena, "one"));
@@ -292,14 +292,15 @@ static void test_call_timeout(void)
     tfn_test_t *t = tfn_test_new(&entry, &err);
     tfn_value_t *out;
     double t0 = now_ms();
-    CHECK_EQ_INT(call(t, "call", call_args("Doubler", "sleep", obj_int("ms", 400), 100), &out,
-                      &err), TFN_ETIMEOUT);
+    CHECK_EQ_INT(
+        call(t, "call", call_args("Doubler", "sleep", obj_int("ms", 400), 100), &out, &err),
+        TFN_ETIMEOUT);
     CHECK(now_ms() - t0 < 350); /* answered at the call's timeout, not when the sleep ended */
     CHECK_EQ_INT(err.http_status, 504);
     /* The deadline travels: the entry's own 2000 ms bounds a call without a timeout. */
     t0 = now_ms();
-    CHECK_EQ_INT(call(t, "call", call_args("Doubler", "sleep", obj_int("ms", 2500), 0), &out,
-                      &err), TFN_ETIMEOUT);
+    CHECK_EQ_INT(call(t, "call", call_args("Doubler", "sleep", obj_int("ms", 2500), 0), &out, &err),
+                 TFN_ETIMEOUT);
     double took = now_ms() - t0;
     CHECK(took >= 1900 && took < 2400);
     tfn_test_free(t); /* waits for the sleeping threads: nothing leaks */
@@ -355,8 +356,8 @@ static int triple(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     *out = tfn_object(a);
     return tfn_object_set(a, *out, "y", tfn_int(a, 3 * tfn_as_int(tfn_object_get(in, "x"))));
 }
-static const tfn_api_t tripler_apis[] = {
-    {.name = "double", .handler = triple, .inputs = x_in}, {0}};
+static const tfn_api_t tripler_apis[] = {{.name = "double", .handler = triple, .inputs = x_in},
+                                         {0}};
 static const tfn_service_t tripler = {.name = "Tripler", .apis = tripler_apis};
 
 static void test_double_replaces_dependency(void)
@@ -377,8 +378,7 @@ static int failing_init(tfn_worker_t *w, void **state)
     (void)state;
     return tfn_worker_fail(w, TFN_EINIT, "model file /nope.bin is missing");
 }
-static const tfn_service_t broken = {.name = "Doubler", .apis = doubler_apis,
-                                     .init = failing_init};
+static const tfn_service_t broken = {.name = "Doubler", .apis = doubler_apis, .init = failing_init};
 
 static void test_init_failure(void)
 {
@@ -425,10 +425,11 @@ static int narrow_sleep(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out
     *out = tfn_null(tfn_ctx_arena(ctx));
     return 0;
 }
-static const tfn_api_t narrow_apis[] = {
-    {.name = "sleep", .handler = narrow_sleep, .inputs = ms_in}, {0}};
+static const tfn_api_t narrow_apis[] = {{.name = "sleep", .handler = narrow_sleep, .inputs = ms_in},
+                                        {0}};
 static const tfn_service_t narrow = {
-    .name = "Narrow", .apis = narrow_apis,
+    .name = "Narrow",
+    .apis = narrow_apis,
     .traffic = {.max_concurrency = 1, .max_queue = 2, .timeout_ms = 250}};
 
 /* Crowd.rush: {"ms"}: four calls to Narrow.sleep at once; answers each one's code and time. */

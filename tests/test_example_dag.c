@@ -37,8 +37,7 @@ static void test_ranks_with_both_branches(void)
     for (size_t i = 1; i < tfn_len(results); i++) /* best first */
         CHECK(tfn_as_float(tfn_object_get(tfn_list_get(results, i - 1), "score")) >=
               tfn_as_float(tfn_object_get(tfn_list_get(results, i), "score")));
-    CHECK_EQ_INT(tfn_test_call(t, "search", query("red running shoes", 4), arena, &again, &err),
-                 0);
+    CHECK_EQ_INT(tfn_test_call(t, "search", query("red running shoes", 4), arena, &again, &err), 0);
     CHECK(tfn_value_equal(out, again));
     CHECK_EQ_INT(tfn_test_call(t, "search", query("x", 9), arena, &out, &err), TFN_EINVAL);
     CHECK_EQ_STR(err.service, "Ranker");

@@ -50,12 +50,11 @@ static int slow_predict(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out
 static const tfn_api_t crash_apis[] = {
     {.name = "predict", .handler = crash_predict, .inputs = features_in}, {0}};
 static const tfn_api_t slow_apis[] = {
-    {.name = "predict", .handler = slow_predict, .inputs = features_in,
-     .run = TFN_RUN_IN_THREAD},
+    {.name = "predict", .handler = slow_predict, .inputs = features_in, .run = TFN_RUN_IN_THREAD},
     {0}};
 static const tfn_service_t crashing = {.name = "ModelB", .apis = crash_apis};
-static const tfn_service_t slow = {.name = "ModelB", .apis = slow_apis, .init = init_b,
-                                   .traffic = {.timeout_ms = 1000}};
+static const tfn_service_t slow = {
+    .name = "ModelB", .apis = slow_apis, .init = init_b, .traffic = {.timeout_ms = 1000}};
 
 static void test_failed_model_is_left_out(void)
 {

@@ -25,13 +25,15 @@ static void test_labels(void)
     tfn_error_t err;
     tfn_test_t *t = tfn_test_new(&pipeline, &err);
     tfn_value_t *out;
-    CHECK_EQ_INT(tfn_test_call(t, "classify", values((float[]){0.05f, 0.1f, 0.0f}, 3), arena,
-                               &out, &err), 0);
+    CHECK_EQ_INT(
+        tfn_test_call(t, "classify", values((float[]){0.05f, 0.1f, 0.0f}, 3), arena, &out, &err),
+        0);
     CHECK_EQ_STR(tfn_as_string(tfn_object_get(out, "label"), NULL), "low");
     double conf = tfn_as_float(tfn_object_get(out, "confidence"));
     CHECK(conf > 0.5 && conf <= 1.0);
-    CHECK_EQ_INT(tfn_test_call(t, "classify", values((float[]){0.9f, 0.95f, 1.0f}, 3), arena,
-                               &out, &err), 0);
+    CHECK_EQ_INT(
+        tfn_test_call(t, "classify", values((float[]){0.9f, 0.95f, 1.0f}, 3), arena, &out, &err),
+        0);
     CHECK_EQ_STR(tfn_as_string(tfn_object_get(out, "label"), NULL), "high");
     tfn_test_free(t);
 }

@@ -69,8 +69,9 @@ int main(int argc, char **argv)
     double sum = 0;
     for (long i = 0; i < n; i++)
         sum += us[i];
-    printf("{\"bytes\": %zu, \"calls\": %ld, \"p50_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f}\n",
-           len, n, us[n / 2], us[(n * 99) / 100], sum / (double)n);
+    printf(
+        "{\"bytes\": %zu, \"calls\": %ld, \"p50_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f}\n",
+        len, n, us[n / 2], us[(n * 99) / 100], sum / (double)n);
     free(buf);
     free(us);
     return 0;

@@ -5,10 +5,9 @@
  *   POST /relay {"t": float32 tensor of any shape}   -> the same tensor, via Echo
  *   POST /relay {"n": 1}                             -> {"n": 1}, via Echo (tiny payload)
  *
- *   POST /hold {"ms": 5000}                        -> Echo.pause waits ms (tfn_sleep), then answers:
- *                                                    thousands of these park in Relay at once
- *   POST /measure {"n": 1000, "t": tensor?}       -> p50/p99/mean of n sequential calls to Echo,
- *                                                    timed inside Relay: exactly one hop each
+ *   POST /hold {"ms": 5000}                        -> Echo.pause waits ms (tfn_sleep), then
+ * answers: thousands of these park in Relay at once POST /measure {"n": 1000, "t": tensor?} ->
+ * p50/p99/mean of n sequential calls to Echo, timed inside Relay: exactly one hop each
  *
  * Echo also answers directly (`serve --service Echo`), so a benchmark can time the client ->
  * Echo round trip and the client -> Relay -> Echo -> Relay -> client one in the same run; the
@@ -27,10 +26,9 @@ static int echo(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 /* {"t": tensor} or {"n": anything}: undeclared fields would be refused (400). */
-static const tfn_field_t any_in[] = {
-    {.name = "t", .type = TFN_TYPE_ANY, .optional = true},
-    {.name = "n", .type = TFN_TYPE_ANY, .optional = true},
-    {0}};
+static const tfn_field_t any_in[] = {{.name = "t", .type = TFN_TYPE_ANY, .optional = true},
+                                     {.name = "n", .type = TFN_TYPE_ANY, .optional = true},
+                                     {0}};
 /* Waits without blocking the worker, then answers {"ms": ms}. */
 static int pause_api(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
@@ -44,9 +42,10 @@ static const tfn_api_t echo_open_apis[] = {
     {.name = "echo", .handler = echo, .inputs = any_in, .doc = "answers its input"},
     {.name = "pause", .handler = pause_api, .inputs = ms_in, .doc = "answers after ms"},
     {0}};
-static const tfn_service_t echo_svc = {.name = "Echo", .apis = echo_open_apis,
-                                       .traffic = {.max_concurrency = 65536,
-                                                   .max_body_bytes = 64 << 20}};
+static const tfn_service_t echo_svc = {
+    .name = "Echo",
+    .apis = echo_open_apis,
+    .traffic = {.max_concurrency = 65536, .max_body_bytes = 64 << 20}};
 
 static int relay(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
@@ -116,14 +115,16 @@ static const tfn_field_t measure_in[] = {
 static const tfn_api_t relay_apis[] = {
     {.name = "relay", .handler = relay, .inputs = any_in, .doc = "Echo's answer to the input"},
     {.name = "hold", .handler = hold, .inputs = ms_in, .doc = "Echo.pause: a parked request"},
-    {.name = "measure", .handler = measure, .inputs = measure_in,
+    {.name = "measure",
+     .handler = measure,
+     .inputs = measure_in,
      .doc = "latency of n sequential calls to Echo, timed inside Relay"},
     {0}};
 static const tfn_dependency_t relay_deps[] = {{.service = &echo_svc}, {0}};
-static const tfn_service_t relay_svc = {.name = "Relay", .apis = relay_apis,
-                                        .depends = relay_deps,
-                                        .traffic = {.timeout_ms = 600000,
-                                                    .max_concurrency = 65536,
-                                                    .max_body_bytes = 64 << 20}};
+static const tfn_service_t relay_svc = {
+    .name = "Relay",
+    .apis = relay_apis,
+    .depends = relay_deps,
+    .traffic = {.timeout_ms = 600000, .max_concurrency = 65536, .max_body_bytes = 64 << 20}};
 
 int main(int argc, char **argv) { return tfn_main(argc, argv, &relay_svc); }

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#define TOY_NFEAT 4
+#define TOY_NFEAT  4
 #define TOY_NCLASS 3
 
 static const char *const toy_labels[TOY_NCLASS] = {"low", "mid", "high"};
@@ -37,8 +37,7 @@ static inline void toy_summary(const float *x, int64_t n, float f[TOY_NFEAT])
 }
 
 /* p = softmax(w f + b). */
-static inline void toy_predict(const toy_linear_t *m, const float f[TOY_NFEAT],
-                               float p[TOY_NCLASS])
+static inline void toy_predict(const toy_linear_t *m, const float f[TOY_NFEAT], float p[TOY_NCLASS])
 {
     float total = 0;
     for (int k = 0; k < TOY_NCLASS; k++) {

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <tiffin.h>
 
-#define NIN 16    /* preprocessed feature size, both modalities */
-#define NEMB 8    /* embedding size */
+#define NIN    16 /* preprocessed feature size, both modalities */
+#define NEMB   8  /* embedding size */
 #define NITEMS 6
 
 static const char *const items[NITEMS] = {"shoe", "shirt", "lamp", "mug", "book", "bike"};
@@ -71,8 +71,7 @@ static int tokenize(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 
 static const tfn_field_t text_in[] = {{.name = "text", .type = TFN_TYPE_STRING}, {0}};
 static const tfn_api_t text_pre_apis[] = {
-    {.name = "tokenize", .handler = tokenize, .inputs = text_in, .output = TFN_TYPE_TENSOR},
-    {0}};
+    {.name = "tokenize", .handler = tokenize, .inputs = text_in, .output = TFN_TYPE_TENSOR}, {0}};
 static const tfn_service_t text_pre = {.name = "TextPreprocessor", .apis = text_pre_apis};
 
 /* ---- ImagePreprocessor.pool: {"image": float32[8][8]} -> float32[16], 2x2 average pooling ---- */
@@ -91,8 +90,7 @@ static int pool(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 static const tfn_field_t image_in[] = {
-    {.name = "image", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {8, 8}},
+    {.name = "image", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2, .shape = {8, 8}},
     {0}};
 static const tfn_api_t image_pre_apis[] = {
     {.name = "pool", .handler = pool, .inputs = image_in, .output = TFN_TYPE_TENSOR}, {0}};
@@ -134,14 +132,13 @@ static int embed(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 static const tfn_field_t embed_in[] = {
-    {.name = "x", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1, .shape = {NIN}},
-    {0}};
+    {.name = "x", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1, .shape = {NIN}}, {0}};
 static const tfn_api_t model_apis[] = {
     {.name = "embed", .handler = embed, .inputs = embed_in, .output = TFN_TYPE_TENSOR}, {0}};
-static const tfn_service_t text_model = {.name = "TextModel", .apis = model_apis,
-                                         .init = init_projection};
-static const tfn_service_t image_model = {.name = "ImageModel", .apis = model_apis,
-                                          .init = init_projection};
+static const tfn_service_t text_model = {
+    .name = "TextModel", .apis = model_apis, .init = init_projection};
+static const tfn_service_t image_model = {
+    .name = "ImageModel", .apis = model_apis, .init = init_projection};
 
 /* ---- Fusion.fuse: {"parts": float32[k][8]} -> float32[8], the normalised sum ---- */
 
@@ -162,10 +159,12 @@ static int fuse(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     return 0;
 }
 
-static const tfn_field_t fuse_in[] = {
-    {.name = "parts", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {-1, NEMB}},
-    {0}};
+static const tfn_field_t fuse_in[] = {{.name = "parts",
+                                       .type = TFN_TYPE_TENSOR,
+                                       .dtype = TFN_DTYPE_F32,
+                                       .ndim = 2,
+                                       .shape = {-1, NEMB}},
+                                      {0}};
 static const tfn_api_t fusion_apis[] = {
     {.name = "fuse", .handler = fuse, .inputs = fuse_in, .output = TFN_TYPE_TENSOR}, {0}};
 static const tfn_service_t fusion = {.name = "Fusion", .apis = fusion_apis};
@@ -222,14 +221,12 @@ static int rank(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 static const tfn_field_t rank_in[] = {
-    {.name = "query", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1,
-     .shape = {NEMB}},
+    {.name = "query", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1, .shape = {NEMB}},
     {.name = "top", .type = TFN_TYPE_INT, .optional = true},
     {0}};
 static const tfn_api_t ranker_apis[] = {
     {.name = "rank", .handler = rank, .inputs = rank_in, .output = TFN_TYPE_LIST}, {0}};
-static const tfn_service_t ranker = {.name = "Ranker", .apis = ranker_apis,
-                                     .init = init_catalog};
+static const tfn_service_t ranker = {.name = "Ranker", .apis = ranker_apis, .init = init_catalog};
 
 /* ---- Search.search: the entry ---- */
 
@@ -297,17 +294,28 @@ static int search(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 
 static const tfn_field_t search_in[] = {
     {.name = "text", .type = TFN_TYPE_STRING, .doc = "what the user typed"},
-    {.name = "image", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {8, 8}, .doc = "an 8x8 grey-level sketch"},
+    {.name = "image",
+     .type = TFN_TYPE_TENSOR,
+     .dtype = TFN_DTYPE_F32,
+     .ndim = 2,
+     .shape = {8, 8},
+     .doc = "an 8x8 grey-level sketch"},
     {.name = "top", .type = TFN_TYPE_INT, .optional = true, .doc = "how many results (3)"},
     {0}};
 static const tfn_api_t search_apis[] = {
-    {.name = "search", .handler = search, .inputs = search_in, .output = TFN_TYPE_OBJECT,
+    {.name = "search",
+     .handler = search,
+     .inputs = search_in,
+     .output = TFN_TYPE_OBJECT,
      .doc = "rank the catalog against a text and an image together"},
     {0}};
-static const tfn_dependency_t search_deps[] = {
-    {.service = &text_pre}, {.service = &image_pre}, {.service = &text_model},
-    {.service = &image_model}, {.service = &fusion}, {.service = &ranker}, {0}};
+static const tfn_dependency_t search_deps[] = {{.service = &text_pre},
+                                               {.service = &image_pre},
+                                               {.service = &text_model},
+                                               {.service = &image_model},
+                                               {.service = &fusion},
+                                               {.service = &ranker},
+                                               {0}};
 static const tfn_service_t search_svc = {
     .name = "Search",
     .doc = "[TextPreprocessor, ImagePreprocessor] -> [TextModel, ImageModel] -> Fusion -> Ranker",

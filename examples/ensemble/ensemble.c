@@ -35,12 +35,10 @@ static int prepare(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 static const tfn_field_t values_in[] = {
-    {.name = "values", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1,
-     .shape = {-1}},
+    {.name = "values", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1, .shape = {-1}},
     {0}};
 static const tfn_api_t preprocessor_apis[] = {
-    {.name = "prepare", .handler = prepare, .inputs = values_in, .output = TFN_TYPE_TENSOR},
-    {0}};
+    {.name = "prepare", .handler = prepare, .inputs = values_in, .output = TFN_TYPE_TENSOR}, {0}};
 static const tfn_service_t preprocessor = {.name = "Preprocessor", .apis = preprocessor_apis};
 
 /* ---- ModelA / ModelB.predict: {"features": float32[4]} -> float32[3] ---- */
@@ -74,17 +72,18 @@ static int predict(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     return 0;
 }
 
-static const tfn_field_t features_in[] = {
-    {.name = "features", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1,
-     .shape = {TOY_NFEAT}},
-    {0}};
+static const tfn_field_t features_in[] = {{.name = "features",
+                                           .type = TFN_TYPE_TENSOR,
+                                           .dtype = TFN_DTYPE_F32,
+                                           .ndim = 1,
+                                           .shape = {TOY_NFEAT}},
+                                          {0}};
 static const tfn_api_t model_apis[] = {
-    {.name = "predict", .handler = predict, .inputs = features_in, .output = TFN_TYPE_TENSOR},
-    {0}};
-static const tfn_service_t model_a_svc = {.name = "ModelA", .apis = model_apis, .init = init_a,
-                                          .traffic = {.timeout_ms = 1000}};
-static const tfn_service_t model_b_svc = {.name = "ModelB", .apis = model_apis, .init = init_b,
-                                          .traffic = {.timeout_ms = 1000}};
+    {.name = "predict", .handler = predict, .inputs = features_in, .output = TFN_TYPE_TENSOR}, {0}};
+static const tfn_service_t model_a_svc = {
+    .name = "ModelA", .apis = model_apis, .init = init_a, .traffic = {.timeout_ms = 1000}};
+static const tfn_service_t model_b_svc = {
+    .name = "ModelB", .apis = model_apis, .init = init_b, .traffic = {.timeout_ms = 1000}};
 
 /* ---- Aggregator.vote: {"probabilities": float32[k][3]} -> {"label", "confidence"} ---- */
 
@@ -106,10 +105,12 @@ static int vote(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     return rc ? rc : tfn_object_set(a, *out, "confidence", tfn_float(a, mean[best]));
 }
 
-static const tfn_field_t vote_in[] = {
-    {.name = "probabilities", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {-1, TOY_NCLASS}},
-    {0}};
+static const tfn_field_t vote_in[] = {{.name = "probabilities",
+                                       .type = TFN_TYPE_TENSOR,
+                                       .dtype = TFN_DTYPE_F32,
+                                       .ndim = 2,
+                                       .shape = {-1, TOY_NCLASS}},
+                                      {0}};
 static const tfn_api_t aggregator_apis[] = {
     {.name = "vote", .handler = vote, .inputs = vote_in, .output = TFN_TYPE_OBJECT}, {0}};
 static const tfn_service_t aggregator = {.name = "Aggregator", .apis = aggregator_apis};
@@ -151,7 +152,8 @@ static int classify(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
         const float *probs = tfn_tensor_data(p);
         for (int c = 0; c < TOY_NCLASS; c++)
             rows[shape[0] * TOY_NCLASS + c] = probs[c];
-        tfn_object_set(a, votes, models[m], tfn_string(a, toy_labels[toy_argmax(probs, TOY_NCLASS)]));
+        tfn_object_set(a, votes, models[m],
+                       tfn_string(a, toy_labels[toy_argmax(probs, TOY_NCLASS)]));
         shape[0]++;
     }
     if (shape[0] == 0) /* nothing to degrade to */
@@ -166,7 +168,10 @@ static int classify(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 static const tfn_api_t ensemble_apis[] = {
-    {.name = "classify", .handler = classify, .inputs = values_in, .output = TFN_TYPE_OBJECT,
+    {.name = "classify",
+     .handler = classify,
+     .inputs = values_in,
+     .output = TFN_TYPE_OBJECT,
      .doc = "soft vote of ModelA and ModelB; 'missing' lists models that did not answer"},
     {0}};
 static const tfn_dependency_t ensemble_deps[] = {{.service = &preprocessor},

@@ -30,14 +30,19 @@ static int features(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     return 0;
 }
 
-static const tfn_field_t features_in[] = {
-    {.name = "values", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1,
-     .shape = {-1}, .doc = "any number of readings"},
-    {0}};
-static const tfn_api_t preprocessing_apis[] = {
-    {.name = "features", .handler = features, .inputs = features_in, .output = TFN_TYPE_TENSOR,
-     .doc = "summary statistics of the readings"},
-    {0}};
+static const tfn_field_t features_in[] = {{.name = "values",
+                                           .type = TFN_TYPE_TENSOR,
+                                           .dtype = TFN_DTYPE_F32,
+                                           .ndim = 1,
+                                           .shape = {-1},
+                                           .doc = "any number of readings"},
+                                          {0}};
+static const tfn_api_t preprocessing_apis[] = {{.name = "features",
+                                                .handler = features,
+                                                .inputs = features_in,
+                                                .output = TFN_TYPE_TENSOR,
+                                                .doc = "summary statistics of the readings"},
+                                               {0}};
 static const tfn_service_t preprocessing = {.name = "Preprocessing", .apis = preprocessing_apis};
 
 /* ---- InferenceModel.predict: {"features": float32[4]} -> float32[3] class probabilities ---- */
@@ -49,18 +54,18 @@ static int predict(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     int64_t dim = TOY_NCLASS;
     if (!(*out = tfn_tensor(tfn_ctx_arena(ctx), TFN_DTYPE_F32, 1, &dim)))
         return TFN_ENOMEM;
-    toy_predict(&weights, tfn_tensor_data(tfn_object_get(in, "features")),
-                tfn_tensor_data(*out));
+    toy_predict(&weights, tfn_tensor_data(tfn_object_get(in, "features")), tfn_tensor_data(*out));
     return 0;
 }
 
-static const tfn_field_t predict_in[] = {
-    {.name = "features", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1,
-     .shape = {TOY_NFEAT}},
-    {0}};
+static const tfn_field_t predict_in[] = {{.name = "features",
+                                          .type = TFN_TYPE_TENSOR,
+                                          .dtype = TFN_DTYPE_F32,
+                                          .ndim = 1,
+                                          .shape = {TOY_NFEAT}},
+                                         {0}};
 static const tfn_api_t model_apis[] = {
-    {.name = "predict", .handler = predict, .inputs = predict_in, .output = TFN_TYPE_TENSOR},
-    {0}};
+    {.name = "predict", .handler = predict, .inputs = predict_in, .output = TFN_TYPE_TENSOR}, {0}};
 static const tfn_service_t model = {.name = "InferenceModel", .apis = model_apis};
 
 /* ---- Postprocessing.label: {"probabilities": float32[3]} -> {"label", "confidence"} ---- */
@@ -75,14 +80,15 @@ static int label(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     return rc ? rc : tfn_object_set(a, *out, "confidence", tfn_float(a, p[best]));
 }
 
-static const tfn_field_t label_in[] = {
-    {.name = "probabilities", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 1,
-     .shape = {TOY_NCLASS}},
-    {0}};
+static const tfn_field_t label_in[] = {{.name = "probabilities",
+                                        .type = TFN_TYPE_TENSOR,
+                                        .dtype = TFN_DTYPE_F32,
+                                        .ndim = 1,
+                                        .shape = {TOY_NCLASS}},
+                                       {0}};
 static const tfn_api_t postprocessing_apis[] = {
     {.name = "label", .handler = label, .inputs = label_in, .output = TFN_TYPE_OBJECT}, {0}};
-static const tfn_service_t postprocessing = {.name = "Postprocessing",
-                                             .apis = postprocessing_apis};
+static const tfn_service_t postprocessing = {.name = "Postprocessing", .apis = postprocessing_apis};
 
 /* ---- Pipeline.classify: the entry, calling the three in sequence ---- */
 
@@ -106,7 +112,10 @@ static int classify(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 static const tfn_api_t pipeline_apis[] = {
-    {.name = "classify", .handler = classify, .inputs = features_in, .output = TFN_TYPE_OBJECT,
+    {.name = "classify",
+     .handler = classify,
+     .inputs = features_in,
+     .output = TFN_TYPE_OBJECT,
      .doc = "label the readings low, mid or high, with the model's confidence"},
     {0}};
 static const tfn_dependency_t pipeline_deps[] = {

@@ -51,8 +51,8 @@ int tfn_test_replace(tfn_test_t *test, const char *name, const tfn_service_t *do
  * as TFN_EINIT. Returns 0 with *output allocated from `arena`, or a negative TFN_E* code with
  * *err filled as tfn_await does (the service and API that failed, its status and message).
  */
-int tfn_test_call(tfn_test_t *test, const char *api, const tfn_value_t *input,
-                  tfn_arena_t *arena, tfn_value_t **output, tfn_error_t *err);
+int tfn_test_call(tfn_test_t *test, const char *api, const tfn_value_t *input, tfn_arena_t *arena,
+                  tfn_value_t **output, tfn_error_t *err);
 
 /** Runs the shutdown hooks (entry first) and frees the graph. NULL is ignored. */
 void tfn_test_free(tfn_test_t *test);

@@ -59,19 +59,17 @@ static int dep_pid(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 }
 
 static const tfn_field_t ms_in[] = {{.name = "ms", .type = TFN_TYPE_INT}, {0}};
-static const tfn_field_t any_in[] = {{.name = "x", .type = TFN_TYPE_ANY, .optional = true},
+static const tfn_field_t any_in[] = {{.name = "x", .type = TFN_TYPE_ANY, .optional = true}, {0}};
+static const tfn_api_t dep_apis[] = {{.name = "sleep", .handler = dep_sleep, .inputs = ms_in},
+                                     {.name = "echo", .handler = dep_echo, .inputs = any_in},
+                                     {.name = "fail", .handler = dep_fail},
+                                     {.name = "crash", .handler = dep_crash},
+                                     {.name = "pid", .handler = dep_pid},
                                      {0}};
-static const tfn_api_t dep_apis[] = {
-    {.name = "sleep", .handler = dep_sleep, .inputs = ms_in},
-    {.name = "echo", .handler = dep_echo, .inputs = any_in},
-    {.name = "fail", .handler = dep_fail},
-    {.name = "crash", .handler = dep_crash},
-    {.name = "pid", .handler = dep_pid},
-    {0}};
-static const tfn_service_t slow = {.name = "Slow", .apis = dep_apis,
-                                   .traffic = {.timeout_ms = 10000, .drain_ms = 2000}};
-static const tfn_service_t other = {.name = "Other", .apis = dep_apis,
-                                    .traffic = {.timeout_ms = 10000, .drain_ms = 2000}};
+static const tfn_service_t slow = {
+    .name = "Slow", .apis = dep_apis, .traffic = {.timeout_ms = 10000, .drain_ms = 2000}};
+static const tfn_service_t other = {
+    .name = "Other", .apis = dep_apis, .traffic = {.timeout_ms = 10000, .drain_ms = 2000}};
 
 static int front_gather(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
@@ -129,7 +127,9 @@ static const tfn_api_t front_apis[] = {
     {.name = "degrade", .handler = front_degrade},
     {0}};
 static const tfn_dependency_t front_deps[] = {{.service = &slow}, {.service = &other}, {0}};
-static const tfn_service_t front = {.name = "Front", .apis = front_apis, .depends = front_deps,
+static const tfn_service_t front = {.name = "Front",
+                                    .apis = front_apis,
+                                    .depends = front_deps,
                                     .traffic = {.timeout_ms = 5000, .drain_ms = 2000}};
 
 int main(int argc, char **argv) { return tfn_main(argc, argv, &front); }
