@@ -2,17 +2,25 @@
  * coro_switch.c — what a coroutine switch costs, and what 10,000 suspended coroutines weigh.
  *
  *   cc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Ilib bench/coro_switch.c -o build/coro_switch \
- *      -lpcl -lpthread && build/coro_switch
+ *      -lpcl -lpthread -DWITH_UV $(pkg-config --libs libuv) && build/coro_switch
  *
  * Rows: tiffin's switch (whichever lib/coro.c compiles to; add -DTFN_CORO_UCONTEXT for the
  * fallback), a bare glibc swapcontext ping-pong, and PCL's co_call/co_resume (libpcl1-dev; left
- * out when <pcl.h> is missing, then drop -lpcl). Each figure is the median of RUNS runs.
+ * out when <pcl.h> is missing, then drop -lpcl). For comparison, the thread handoffs a handler
+ * would pay instead: a mutex+condvar ping-pong between two threads, and (with -DWITH_UV and
+ * libuv) a uv_queue_work round trip from the loop to the thread pool and back, which is what a
+ * TFN_RUN_IN_THREAD handler costs. Each figure is the median of RUNS runs.
  */
 #include "../lib/coro.c"
 
 #include <stdio.h>
 #include <time.h>
 #include <ucontext.h>
+
+#include <pthread.h>
+#ifdef WITH_UV
+#include <uv.h>
+#endif
 
 #if defined(__has_include)
 #if __has_include(<pcl.h>)
@@ -25,6 +33,7 @@
 #define SWITCHES  2000000 /* resume+yield pairs per run */
 #define CREATES   500000  /* create+run+free per run */
 #define SUSPENDED 10000   /* coroutines for the memory figures */
+#define HANDOFFS  20000   /* thread round trips per run */
 
 static double now_ns(void)
 {
@@ -142,6 +151,83 @@ static double pcl_create(void)
 }
 #endif
 
+/* ---- thread handoffs ------------------------------------------------------------------------ */
+
+/* Two threads take turns through a mutex and two condition variables: one round trip is the
+ * main thread waking the other and being woken back, the least a "run it on another thread and
+ * wait" handoff costs. */
+static pthread_mutex_t pp_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pp_ping = PTHREAD_COND_INITIALIZER, pp_pong = PTHREAD_COND_INITIALIZER;
+static long pp_turn; /* odd: the other thread's turn */
+static int pp_stop;
+
+static void *pp_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pp_lock);
+    for (;;) {
+        while (!(pp_turn & 1) && !pp_stop)
+            pthread_cond_wait(&pp_ping, &pp_lock);
+        if (pp_stop)
+            break;
+        pp_turn++;
+        pthread_cond_signal(&pp_pong);
+    }
+    pthread_mutex_unlock(&pp_lock);
+    return NULL;
+}
+
+static double thread_pingpong(void)
+{
+    pthread_t other;
+    pp_turn = 0;
+    pp_stop = 0;
+    pthread_create(&other, NULL, pp_thread, NULL);
+    double t0 = now_ns();
+    pthread_mutex_lock(&pp_lock);
+    for (int i = 0; i < HANDOFFS; i++) {
+        pp_turn++;
+        pthread_cond_signal(&pp_ping);
+        while (pp_turn & 1)
+            pthread_cond_wait(&pp_pong, &pp_lock);
+    }
+    pp_stop = 1;
+    pthread_cond_signal(&pp_ping);
+    pthread_mutex_unlock(&pp_lock);
+    double t = now_ns() - t0;
+    pthread_join(other, NULL);
+    return t / HANDOFFS;
+}
+
+#ifdef WITH_UV
+/* One work item at a time: queue it, let a pool thread run it, get the done callback on the
+ * loop, queue the next. */
+static uv_work_t uv_work;
+static int uv_left;
+
+static void uv_nothing(uv_work_t *w) { (void)w; }
+
+static void uv_done(uv_work_t *w, int status)
+{
+    (void)status;
+    if (--uv_left > 0)
+        uv_queue_work(w->loop, w, uv_nothing, uv_done);
+}
+
+static double uv_roundtrip(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_left = HANDOFFS;
+    double t0 = now_ns();
+    uv_queue_work(&loop, &uv_work, uv_nothing, uv_done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    double t = now_ns() - t0;
+    uv_loop_close(&loop);
+    return t / HANDOFFS;
+}
+#endif
+
 /* ---- memory of suspended coroutines ---------------------------------------------------------- */
 
 /* A field of /proc/self/status, in KiB. */
@@ -226,6 +312,11 @@ int main(void)
     printf("  %-38s %8.1f\n", "tiffin new+resume+free (pooled stack)", median(tfn_create));
 #ifdef HAVE_PCL
     printf("  %-38s %8.1f\n", "PCL co_create+co_call (malloc'd stack)", median(pcl_create));
+#endif
+    printf("thread handoff, median of %d runs (%d round trips each)\n", RUNS, HANDOFFS);
+    printf("  %-38s %8.1f\n", "mutex+condvar ping-pong round trip", median(thread_pingpong));
+#ifdef WITH_UV
+    printf("  %-38s %8.1f\n", "uv_queue_work round trip (1 in flight)", median(uv_roundtrip));
 #endif
     printf("memory, %zu KiB stacks (%zu bytes usable) + %zu KiB guard:\n", pool->requested / 1024,
            tfn__coro_pool_stack_size(pool), pool->guard_size / 1024);
