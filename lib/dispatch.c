@@ -260,10 +260,31 @@ static void deliver_error(tfn__request_t *req)
     deliver(req, status, TFN__MEDIA_JSON, &body);
 }
 
-/* Sends the answer of a request whose handler finished in time. */
+/* Answers 504: the request's deadline has passed. */
+static void answer_timeout(tfn__request_t *req)
+{
+    tfn_error_set(&req->error, TFN_ETIMEOUT, "API '%s' did not finish within %u ms",
+                  req->api->name, req->timeout_ms);
+    deliver_error(req);
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+    tfn__request_t *req = timer->data;
+    if (awaits_answer(req))
+        answer_timeout(req);
+}
+
+/* Sends the answer of a request whose handler has returned. */
 static void answer(tfn__request_t *req)
 {
     uv_timer_stop(&req->timer);
+    /* A handler computing on the loop past its deadline kept the timer from firing: it is late
+     * all the same, and its client was promised an answer within the timeout. */
+    if (tfn__now_ms() > req->deadline_ms) {
+        answer_timeout(req);
+        return;
+    }
     tfn_error_t *err = &req->error;
     int rc = req->rc;
     if (rc == 0)
@@ -304,17 +325,6 @@ static void handler_finished(tfn__request_t *req)
     start_queued(server);
     if (server->draining)
         tfn__server_maybe_finish(server);
-}
-
-static void on_deadline(uv_timer_t *timer)
-{
-    tfn__request_t *req = timer->data;
-    if (!awaits_answer(req))
-        return;
-    tfn_error_t *err = &req->error;
-    tfn_error_set(err, TFN_ETIMEOUT, "API '%s' did not finish within %u ms", req->api->name,
-                  req->timeout_ms);
-    deliver_error(req);
 }
 
 static void call_handler(tfn__request_t *req)

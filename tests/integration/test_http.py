@@ -248,6 +248,13 @@ def test_timeout_is_504_and_slot_stays_counted(svc):
     assert svc.get("/healthz").json()["in_flight"] == 0
 
 
+def test_loop_handler_past_its_deadline_is_504(make_server):
+    # A handler computing on the loop keeps the deadline timer from firing; it is late anyway.
+    s = make_server(TESTSVC, "--timeout", "100")
+    assert_error(s.post("spin", {"ms": 300}), 504, "ETIMEOUT", "100 ms")
+    assert s.post("spin", {"ms": 10}).status == 200
+
+
 def test_max_concurrency_is_429(make_server):
     s = make_server(TESTSVC, "--max-concurrency", "2")
     results = []

@@ -118,6 +118,14 @@ static int sleep_api(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     return tfn_object_set(a, *out, "slept", tfn_object_get(in, "ms"));
 }
 
+/* spin: blocks the loop for `ms` (a handler that computes on the loop for too long). */
+static int spin(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
+{
+    sleep_ms(tfn_as_int(tfn_object_get(in, "ms")));
+    *out = tfn_null(tfn_ctx_arena(ctx));
+    return 0;
+}
+
 /* big: returns a float32 tensor of n elements (output encoding of large tensors). */
 static int big(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
@@ -161,6 +169,7 @@ static const tfn_api_t apis[] = {
     {.name = "sleep", .handler = sleep_api, .inputs = sleep_inputs, .output = TFN_TYPE_OBJECT,
      .run = TFN_RUN_IN_THREAD},
     {.name = "big", .handler = big, .inputs = big_inputs, .output = TFN_TYPE_TENSOR},
+    {.name = "spin", .handler = spin, .inputs = sleep_inputs},
     {0},
 };
 
