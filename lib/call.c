@@ -173,9 +173,12 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
     if (opts && opts->timeout_ms && opts->timeout_ms < timeout)
         timeout = opts->timeout_ms;
 
+    /* In-process calls and tiffin dependencies get the binary encoding; `json` ones JSON. */
+    bool json = dep->json && !dep->local;
+    const char *media = json ? TFN__MEDIA_JSON : TFN__MEDIA_WIRE;
     tfn__buf_t body;
     tfn__buf_init(&body, MAX_CALL_BYTES);
-    int rc = tfn__wire_encode(input, &body);
+    int rc = json ? tfn__json_encode(input, &body) : tfn__wire_encode(input, &body);
     if (rc != 0) {
         tfn__buf_free(&body);
         fail(f, rc, "cannot encode the input of '%s': %s", f->api, tfn_strerror(rc));
@@ -188,14 +191,12 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
     tfn__buf_t head;
     tfn__buf_init(&head, 4096);
     rc = tfn__buf_printf(&head,
-                         "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: " TFN__MEDIA_WIRE
-                         "\r\nAccept: " TFN__MEDIA_WIRE
-                         "\r\nContent-Length: %zu\r\n" TFN__DEADLINE_HEADER ": %u\r\n\r\n",
-                         f->api, dep->target.unix_path ? "localhost" : dep->target.host, body.len,
-                         timeout);
+                         "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nAccept: %s\r\n"
+                         "Content-Length: %zu\r\n" TFN__DEADLINE_HEADER ": %u\r\n\r\n",
+                         f->api, dep->host, media, media, body.len, timeout);
     if (rc == 0)
-        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent, on_exchange,
-                            f, &f->exchange);
+        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent,
+                            on_exchange, f, &f->exchange);
     else {
         tfn__buf_free(&head);
         tfn__buf_free(&body);

@@ -55,6 +55,7 @@ int tfn__deps_open(tfn__server_t *server, tfn_error_t *err)
         tfn__dep_t *dep = &server->deps[i];
         dep->name = tfn__dependency_name(d);
         dep->service = d->service;
+        dep->json = d->json;
         snprintf(dep->why, sizeof dep->why, "not asked yet");
         if (server->local_deps && d->service) /* a test graph links its instances itself */
             continue;
@@ -72,6 +73,10 @@ int tfn__deps_open(tfn__server_t *server, tfn_error_t *err)
         int rc = tfn__target_parse(dep->url, &dep->target, err);
         if (rc != 0)
             return rc;
+        if (dep->target.unix_path)
+            snprintf(dep->host, sizeof dep->host, "localhost");
+        else
+            snprintf(dep->host, sizeof dep->host, "%s:%d", dep->target.host, dep->target.port);
         dep->pool = tfn__pool_new(server->loop, &dep->target, dep->name);
         if (!dep->pool)
             return tfn_error_set(err, TFN_EINVAL, "dependency '%s': bad address '%s'", dep->name,
@@ -130,8 +135,7 @@ static void probe(tfn__server_t *server)
         tfn__buf_t head, body;
         tfn__buf_init(&head, 1024);
         tfn__buf_init(&body, 0);
-        if (tfn__buf_printf(&head, "GET /readyz HTTP/1.1\r\nHost: %s\r\n\r\n",
-                            dep->target.unix_path ? "localhost" : dep->target.host) != 0) {
+        if (tfn__buf_printf(&head, "GET /readyz HTTP/1.1\r\nHost: %s\r\n\r\n", dep->host) != 0) {
             tfn__buf_free(&head);
             continue;
         }

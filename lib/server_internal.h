@@ -63,7 +63,9 @@ typedef struct tfn__dep {
     bool ready;                    /* its /readyz answered 200 last time we asked */
     bool probing;                  /* a /readyz probe is in flight */
     char why[TFN_ERROR_MESSAGE_MAX]; /* why it is not ready */
+    bool json;                     /* calls go out in JSON (tfn_dependency_t.json) */
     char url[512];
+    char host[sizeof(((tfn__target_t *)0)->host) + 8]; /* its Host header: "HOST:PORT" */
 } tfn__dep_t;
 
 /** The worker handed to init/shutdown hooks. */

@@ -114,6 +114,9 @@ typedef struct tfn_dependency {
     const char *name;               /**< name handlers call it by; default: service->name */
     const tfn_service_t *service;   /**< defined in this program; may be NULL with `url` */
     const char *url;                /**< "http://HOST:PORT" or "unix:/PATH"; may be NULL */
+    /** Talk JSON to it instead of tiffin's binary encoding: for services that are not tiffin
+     *  programs (a BentoML service, say). Tensors then travel as nested lists. */
+    bool json;
 } tfn_dependency_t;
 
 /** A service: a name, its APIs, resources, traffic limits and lifecycle hooks. */

@@ -161,3 +161,66 @@ def test_crashed_dependency_leaves_no_dead_connections(front):
     for _ in range(50):  # every pooled connection to the dead worker is gone
         r = front.post("forward", {"api": "echo", "input": {"x": 1}})
         assert r.status == 200, r
+
+
+# ---- a dependency that is not a tiffin program (JSON both ways) ---------------------------------
+
+JSONDEP = os.path.join(BUILD, "tests", "integration", "jsondep")
+
+
+@pytest.fixture
+def json_service():
+    """A plain JSON-over-HTTP service, as BentoML serves one: POST /scale {"x": [...], "k"}
+    answers {"y": [...]}; POST /fail answers 500 with a body that is not a tiffin error. It
+    records the Content-Type of each call."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def reply(self, status, obj):
+            body = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self.reply(200 if self.path == "/readyz" else 404, {})
+
+        def do_POST(self):
+            data = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers["Content-Type"])
+            if self.path == "/scale":
+                req = json.loads(data)
+                self.reply(200, {"y": [v * req["k"] for v in req["x"]]})
+            else:
+                self.reply(500, {"detail": "model exploded"})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.seen = seen
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_json_dependency(make_server, json_service):
+    url = "http://127.0.0.1:%d" % json_service.server_address[1]
+    s = make_server(JSONDEP, "--depends", f"Ext={url}")
+    r = s.post("scale", {"x": [1, 2.5, -3], "k": 2})
+    assert r.status == 200 and r.json() == {"y": [2.0, 5.0, -6.0]}, r
+    assert json_service.seen == ["application/json"]  # JSON went out, not the binary encoding
+    r = s.post("fail")
+    assert r.status == 500, r
+    body = r.json()
+    assert body["code"] == "EDEPENDENCY" and body["service"] == "Ext" and body["api"] == "fail"
+    assert "HTTP 500" in body["error"] and "model exploded" in body["error"]
