@@ -5,6 +5,7 @@
  * depends on other services of the program, supervises the whole graph (supervisor.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include "codec_internal.h"
 #include "http_call_internal.h"
+#include "resources_internal.h"
 #include "server_internal.h"
 #include "supervisor_internal.h"
 
@@ -48,8 +50,11 @@ static void usage_serve(FILE *out)
             "\n"
             "Serve the service over HTTP until SIGTERM or SIGINT, then drain and exit 0.\n"
             "A service that depends on other services of this program is served with its whole\n"
-            "graph: each service in its own process, dependencies on unix sockets in a private\n"
-            "directory, restarted when they crash; the entry listens on --host/--port/--unix.\n"
+            "graph: each service in its own processes (its `workers`), dependencies on unix\n"
+            "sockets in a private directory, restarted when they crash; the entry listens on\n"
+            "--host/--port/--unix. So is a service that asks for several workers or for\n"
+            "resources (cores, GPUs, a memory limit), which the supervisor enforces.\n"
+            "SIGHUP restarts every worker, one at a time, without refusing a request.\n"
             "\n"
             "options:\n"
             "  --host H             TCP address to listen on (default 127.0.0.1)\n"
@@ -57,6 +62,8 @@ static void usage_serve(FILE *out)
             "  --unix PATH          also listen on a unix socket; alone, listen only there\n"
             "  --timeout MS         handler deadline (default: the service's, else 60000)\n"
             "  --max-concurrency N  handlers at once before 429 (default: service's, else 1024)\n"
+            "  --max-queue N        requests that may wait for a handler slot before 429\n"
+            "                       (default: the service's, else 0)\n"
             "  --max-body BYTES     largest request body before 413 (default: 16 MiB)\n"
             "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
             "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
@@ -69,9 +76,13 @@ static void usage_serve(FILE *out)
             "  --socket-dir DIR     put the services' unix sockets in DIR (created 0700 if\n"
             "                       missing) instead of a fresh private directory\n"
             "  --start-timeout MS   how long each service may take to become ready (30000)\n"
+            "  --workers N          worker processes of the entry service (default: its\n"
+            "                       `workers`); --workers NAME=N for service NAME (repeatable)\n"
             "  -h, --help           show this help\n"
             "\n"
-            "Traffic options (--timeout ... --drain) apply to the entry service.\n",
+            "Traffic options (--timeout ... --drain) apply to the entry service.\n"
+            "Environment: TFN_GPUS=0,1 overrides GPU discovery; TFN_MEMORY_LIMITS=auto|cgroup|\n"
+            "rlimit|off chooses how memory limits are enforced.\n",
             program);
 }
 
@@ -190,7 +201,8 @@ static bool watch_supervisor(void)
 static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
 {
     enum { O_HOST = 256, O_PORT, O_UNIX, O_TIMEOUT, O_MAXCONC, O_MAXBODY, O_THREADS, O_DRAIN,
-           O_QUIET, O_SERVICE, O_DEPENDS, O_SOCKET_DIR, O_START_TIMEOUT };
+           O_QUIET, O_SERVICE, O_DEPENDS, O_SOCKET_DIR, O_START_TIMEOUT, O_MAXQUEUE, O_WORKERS,
+           O_LISTEN_FD, O_LISTEN_TCP_FD, O_NOTIFY_FD, O_WORKER_INDEX };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
         {"unix", required_argument, 0, O_UNIX},       {"timeout", required_argument, 0, O_TIMEOUT},
@@ -201,16 +213,26 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"depends", required_argument, 0, O_DEPENDS},
         {"socket-dir", required_argument, 0, O_SOCKET_DIR},
         {"start-timeout", required_argument, 0, O_START_TIMEOUT},
+        {"max-queue", required_argument, 0, O_MAXQUEUE},
+        {"workers", required_argument, 0, O_WORKERS},
+        /* Hidden: how the supervisor starts a worker (supervisor.c). */
+        {"listen-fd", required_argument, 0, O_LISTEN_FD},
+        {"listen-tcp-fd", required_argument, 0, O_LISTEN_TCP_FD},
+        {"notify-fd", required_argument, 0, O_NOTIFY_FD},
+        {"worker-index", required_argument, 0, O_WORKER_INDEX},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     /* The traffic flags as given, passed on to the entry's process when supervising. */
-    enum { T_TIMEOUT, T_MAXCONC, T_MAXBODY, T_THREADS, T_DRAIN, T_COUNT };
-    static const char *const traffic_flags[T_COUNT] = {"--timeout", "--max-concurrency",
-                                                       "--max-body", "--threads", "--drain"};
+    enum { T_TIMEOUT, T_MAXCONC, T_MAXBODY, T_THREADS, T_DRAIN, T_MAXQUEUE, T_COUNT };
+    static const char *const traffic_flags[T_COUNT] = {
+        "--timeout", "--max-concurrency", "--max-body", "--threads", "--drain", "--max-queue"};
     const char *traffic_args[T_COUNT] = {0};
     tfn__serve_config_t cfg = {0};
     const char *host = NULL, *service_name = NULL, *socket_dir = NULL;
     const char *depends[TFN__MAX_DEPENDS];
     size_t ndepends = 0;
+    const char *workers[TFN__GRAPH_MAX]; /* --workers arguments, checked once the graph is known */
+    size_t nworkers = 0;
+    bool hidden_given = false;
     uint64_t port = 3000, start_timeout = 30000, v;
     bool port_given = false;
     int c;
@@ -282,6 +304,41 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
                 return EXIT_USAGE;
             }
             break;
+        case O_MAXQUEUE:
+            if (!parse_uint("--max-queue", optarg, UINT32_MAX, &v))
+                return EXIT_USAGE;
+            cfg.traffic.max_queue = (uint32_t)v;
+            cfg.max_queue_set = true;
+            traffic_args[T_MAXQUEUE] = optarg;
+            break;
+        case O_WORKERS:
+            if (nworkers == TFN__GRAPH_MAX) {
+                fprintf(stderr, "%s serve: at most %d --workers\n", program, TFN__GRAPH_MAX);
+                return EXIT_USAGE;
+            }
+            workers[nworkers++] = optarg;
+            break;
+        case O_LISTEN_FD:
+        case O_LISTEN_TCP_FD:
+        case O_NOTIFY_FD:
+            if (!parse_uint(c == O_NOTIFY_FD ? "--notify-fd" : "--listen-fd", optarg, INT32_MAX,
+                            &v))
+                return EXIT_USAGE;
+            if (v < 3 || fcntl((int)v, F_GETFD) < 0) {
+                fprintf(stderr, "%s serve: fd %s is not open\n", program, optarg);
+                return EXIT_USAGE;
+            }
+            /* Not for processes a handler may start. */
+            (void)fcntl((int)v, F_SETFD, FD_CLOEXEC);
+            *(c == O_LISTEN_FD ? &cfg.listen_fd
+              : c == O_LISTEN_TCP_FD ? &cfg.listen_tcp_fd : &cfg.notify_fd) = (int)v;
+            hidden_given = true;
+            break;
+        case O_WORKER_INDEX:
+            if (!parse_uint("--worker-index", optarg, TFN__MAX_WORKERS - 1, &v))
+                return EXIT_USAGE;
+            cfg.worker_index = (unsigned)v;
+            break;
         case 'h': usage_serve(stdout); return 0;
         default: usage_serve(stderr); return EXIT_USAGE;
         }
@@ -290,8 +347,15 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         fprintf(stderr, "%s serve: unexpected argument '%s'\n", program, argv[optind]);
         return EXIT_USAGE;
     }
-    /* --unix alone means only the unix socket. */
-    if (host || port_given || !cfg.unix_path) {
+    if (hidden_given && !service_name) {
+        fprintf(stderr, "%s serve: --listen-fd and --notify-fd go with --service\n", program);
+        return EXIT_USAGE;
+    }
+    /* --unix alone means only the unix socket; inherited sockets mean no socket of our own. */
+    if (cfg.listen_fd > 0 || cfg.listen_tcp_fd > 0) {
+        cfg.host = NULL;
+        cfg.unix_path = NULL;
+    } else if (host || port_given || !cfg.unix_path) {
         cfg.host = host ? host : "127.0.0.1";
         cfg.port = (int)port;
     }
@@ -316,13 +380,57 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         }
         if (!check_depends_names(depends, ndepends, one, NULL))
             return EXIT_USAGE;
-        if (!watch_supervisor())
+        if (nworkers) {
+            fprintf(stderr, "%s serve: --workers does not go with --service, which serves one "
+                    "worker in this process\n", program);
+            return EXIT_USAGE;
+        }
+        if (!watch_supervisor() || tfn__worker_apply_plan() != 0)
             return 1;
         return tfn__serve(one, &cfg);
     }
-    if (graph.n == 1) {
+
+    /* Workers of each service: its own `workers`, or --workers. */
+    unsigned nworkers_of[TFN__GRAPH_MAX];
+    for (size_t i = 0; i < graph.n; i++)
+        nworkers_of[i] = graph.services[i]->workers ? graph.services[i]->workers : 1;
+    for (size_t k = 0; k < nworkers; k++) {
+        const char *eq = strchr(workers[k], '=');
+        size_t i = graph.n - 1; /* the entry */
+        if (eq) {
+            for (i = 0; i < graph.n; i++)
+                if (strlen(graph.services[i]->name) == (size_t)(eq - workers[k]) &&
+                    strncmp(graph.services[i]->name, workers[k], (size_t)(eq - workers[k])) == 0)
+                    break;
+            if (i == graph.n) {
+                fprintf(stderr, "%s serve: --workers %s: no service called '%.*s'\n", program,
+                        workers[k], (int)(eq - workers[k]), workers[k]);
+                return EXIT_USAGE;
+            }
+        }
+        const char *count = eq ? eq + 1 : workers[k];
+        char *end;
+        errno = 0;
+        v = strtoull(count, &end, 10);
+        if (errno || end == count || *end || count[0] == '-' || v < 1 || v > TFN__MAX_WORKERS) {
+            fprintf(stderr, "%s serve: --workers wants N or NAME=N with N from 1 to %d, not "
+                    "'%s'\n", program, TFN__MAX_WORKERS, workers[k]);
+            return EXIT_USAGE;
+        }
+        nworkers_of[i] = (unsigned)v;
+    }
+    /* One worker of one service that asks for no resources runs in this very process; anything
+     * more is supervised: several processes, or limits the supervisor must enforce. */
+    bool supervise = graph.n > 1;
+    for (size_t i = 0; i < graph.n; i++) {
+        const tfn_resources_t *r = &graph.services[i]->resources;
+        supervise |= nworkers_of[i] > 1 || r->cpu != 0 || r->gpu != 0 || r->memory_mb != 0;
+    }
+    if (!supervise) {
         if (!check_depends_names(depends, ndepends, svc, NULL))
             return EXIT_USAGE;
+        if (tfn__worker_apply_plan() != 0)
+            return 1;
         return tfn__serve(svc, &cfg);
     }
 
@@ -340,6 +448,7 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         .quiet = cfg.quiet,
         .depends = depends,
         .ndepends = ndepends,
+        .workers = nworkers_of,
     };
     for (int t = 0; t < T_COUNT; t++) {
         if (!traffic_args[t])

@@ -120,7 +120,7 @@ void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_ty
                            tfn__buf_t *body, bool keep_alive, const char *extra_headers)
 {
     tfn__server_t *server = conn->server;
-    if (server->draining)
+    if (server->draining || server->quiescing)
         keep_alive = false; /* let clients move to another worker while we drain */
     tfn__buf_t head;
     tfn__buf_init(&head, 1024 + (extra_headers ? strlen(extra_headers) : 0));
@@ -398,7 +398,11 @@ static int on_message_complete(http_parser *p)
     /* Pause first; dispatch may answer at once (clearing busy) or later. */
     http_parser_pause(p, 1);
     conn->busy = true;
+    conn->requests++;
+    tfn__server_t *server = conn->server;
     tfn__dispatch(conn, p->method, conn->url, &conn->body, http_should_keep_alive(p));
+    if (server->quiescing) /* that was a fresh connection's request: the last one? */
+        tfn__server_quiesce_check(server);
     return 0;
 }
 
@@ -514,6 +518,8 @@ static void conn_close(tfn__conn_t *conn)
         conn->next->prev = conn->prev;
     uv_close((uv_handle_t *)&conn->linger, on_conn_handle_closed);
     uv_close(&conn->io.handle, on_conn_handle_closed);
+    if (conn->server->quiescing)
+        tfn__server_quiesce_check(conn->server);
 }
 
 static void on_linger_timeout(uv_timer_t *timer) { conn_close(timer->data); }
@@ -581,10 +587,46 @@ static void on_connection(uv_stream_t *listener, int status)
  * Listeners
  * ------------------------------------------------------------------------------------------- */
 
+/* Listens on a socket inherited from the supervisor, already bound (and listening) and shared
+ * with the other workers of the service: the kernel hands each new connection to one of the
+ * workers waiting in accept (nginx's model). */
+static int listen_inherited(tfn__server_t *server, int fd, bool tcp)
+{
+    int rc;
+    uv_stream_t *stream;
+    if (tcp) {
+        uv_tcp_init(server->loop, &server->tcp);
+        server->tcp.data = server;
+        server->tcp_open = true;
+        rc = uv_tcp_open(&server->tcp, fd);
+        stream = (uv_stream_t *)&server->tcp;
+    } else {
+        uv_pipe_init(server->loop, &server->pipe, 0);
+        server->pipe.data = server;
+        server->pipe_open = true;
+        rc = uv_pipe_open(&server->pipe, fd);
+        stream = (uv_stream_t *)&server->pipe;
+    }
+    if (rc == 0)
+        rc = uv_listen(stream, 1024, on_connection);
+    if (rc != 0) {
+        tfn__log("error", "cannot listen on the inherited %s socket (fd %d): %s",
+                 tcp ? "TCP" : "unix", fd, uv_strerror(rc));
+        return TFN_EIO;
+    }
+    return 0;
+}
+
 int tfn__server_listen(tfn__server_t *server)
 {
     const tfn__serve_config_t *cfg = &server->config;
     int rc;
+    if (cfg->listen_tcp_fd > 0 && (rc = listen_inherited(server, cfg->listen_tcp_fd, true)))
+        return rc;
+    if (cfg->listen_fd > 0 && (rc = listen_inherited(server, cfg->listen_fd, false)))
+        return rc;
+    if (cfg->listen_fd > 0 || cfg->listen_tcp_fd > 0)
+        return 0;
     if (cfg->host) {
         struct sockaddr_storage addr;
         if (uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr) != 0 &&
@@ -636,19 +678,28 @@ void tfn__server_stop_listening(tfn__server_t *server)
     if (server->pipe_open) {
         server->pipe_open = false;
         uv_close((uv_handle_t *)&server->pipe, NULL);
-        if (server->config.unix_path)
+        /* An inherited socket is the supervisor's: other workers still serve it. */
+        if (server->config.unix_path && server->config.listen_fd <= 0)
             unlink(server->config.unix_path);
     }
 }
 
-void tfn__server_close_idle(tfn__server_t *server)
+void tfn__server_close_idle(tfn__server_t *server, bool fresh_too)
 {
     tfn__conn_t *next;
     for (tfn__conn_t *c = server->conns; c; c = next) {
         next = c->next;
-        if (!c->busy)
+        if (!c->busy && (fresh_too || c->requests > 0))
             conn_close_gracefully(c);
     }
+}
+
+bool tfn__server_has_fresh(const tfn__server_t *server)
+{
+    for (const tfn__conn_t *c = server->conns; c; c = c->next)
+        if (c->requests == 0 && !c->closing && !c->lingering)
+            return true;
+    return false;
 }
 
 void tfn__server_close_all(tfn__server_t *server)

@@ -41,6 +41,14 @@ typedef struct tfn__serve_config {
      * the supervisor; they override tfn_dependency_t.url. Borrowed (argv). */
     const char *const *depends;
     size_t ndepends;
+    bool max_queue_set;     /* traffic.max_queue was given (0 included): no service default */
+    /* A worker of a supervised graph (supervisor.c) is handed its listening sockets, already
+     * bound and shared by every worker of its service, instead of binding them itself; 0: none
+     * (fd 0 is never one). */
+    int listen_fd;          /* a unix socket */
+    int listen_tcp_fd;      /* a TCP socket (the entry) */
+    int notify_fd;          /* where to write "ready\n" once /readyz would answer 200; 0: none */
+    unsigned worker_index;  /* tfn_worker_index */
 } tfn__serve_config_t;
 
 /** Most --depends a worker takes. */
@@ -85,13 +93,14 @@ struct tfn__server {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
     bool tcp_open, pipe_open;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
     uv_work_t init_work;
     int init_rc;
 
     bool ready;       /* init finished successfully */
-    bool draining;    /* SIGTERM seen: no new requests */
+    bool quiescing;   /* SIGTERM seen: not accepting; fresh connections may still send one */
+    bool draining;    /* no new requests */
     bool stopping;    /* closing every handle; the loop is about to end */
     unsigned in_flight; /* handlers started and not yet returned */
     tfn__request_t *queue_head, *queue_tail; /* waiting for a handler slot (max_queue) */
@@ -101,6 +110,9 @@ struct tfn__server {
 
     tfn__dep_t *deps;   /* the service's dependencies, in declaration order */
     size_t ndeps;
+    uv_timer_t notify_timer; /* until the supervisor has been told we are ready */
+    bool notify_started;
+    bool notified_serving;
     uv_timer_t probe_timer; /* asks each dependency's /readyz */
     bool probe_started;
     bool local_deps;        /* a test graph: dependencies are instances in this process */
@@ -129,6 +141,7 @@ struct tfn__conn {
     bool busy;            /* a complete request awaits its response; parsing is paused */
     bool lingering;       /* response sent, write side shut: discarding input until EOF */
     bool closing;         /* uv_close called */
+    unsigned requests;    /* requests read on it so far */
     int open_handles;     /* the stream and the timer; freed when both are closed */
     uv_shutdown_t shutdown;
 
@@ -188,8 +201,13 @@ struct tfn__request {
 int tfn__server_listen(tfn__server_t *server);
 /** Stops listening (drain); existing connections stay. */
 void tfn__server_stop_listening(tfn__server_t *server);
-/** Closes every idle connection (no active request). */
-void tfn__server_close_idle(tfn__server_t *server);
+/**
+ * Closes every idle connection (no active request); with `fresh_too` false, not those that
+ * have not had a request yet (see begin_drain in worker.c).
+ */
+void tfn__server_close_idle(tfn__server_t *server, bool fresh_too);
+/** Is some open connection still waiting for its first request? */
+bool tfn__server_has_fresh(const tfn__server_t *server);
 /** Closes every connection. */
 void tfn__server_close_all(tfn__server_t *server);
 
@@ -291,6 +309,8 @@ void tfn__server_free(tfn__server_t *server);
 int tfn__serve(const tfn_service_t *service, const tfn__serve_config_t *config);
 /** The drain has finished if nothing is in flight: run shutdown and end the loop. */
 void tfn__server_maybe_finish(tfn__server_t *server);
+/** While quiescing: a fresh connection has had its request, or closed; drain if none is left. */
+void tfn__server_quiesce_check(tfn__server_t *server);
 
 /* ---- openapi.c ------------------------------------------------------------------------------- */
 

@@ -1,11 +1,13 @@
 /*
- * supervisor_internal.h — `serve` for a service graph: every service in its own process.
+ * supervisor_internal.h — `serve` for a service graph: every service in its own processes.
  *
- * The supervisor re-executes the program once per service of the graph (`serve --service NAME`),
- * each dependency on a unix socket in a private directory and the entry on the TCP address the
- * user asked for; it starts dependencies before the services that call them, restarts a service
- * that crashes, and on SIGTERM/SIGINT stops the entry first, then the rest in reverse order.
- * See include/tiffin/main.h for the command-line semantics.
+ * The supervisor binds each service's listening socket itself (a unix socket in a private
+ * directory; the entry also on the TCP address the user asked for) and re-executes the program
+ * once per worker (`serve --service NAME --listen-fd 4 ...`), every worker of a service accepting
+ * on the same socket. It plans and enforces resources (resources_internal.h), starts
+ * dependencies before the services that call them, restarts a worker that crashes, restarts
+ * every worker one at a time on SIGHUP, and on SIGTERM/SIGINT stops the entry first, then the
+ * rest in reverse order. See include/tiffin/main.h and docs/supervisor.md.
  */
 #ifndef TIFFIN_SUPERVISOR_INTERNAL_H
 #define TIFFIN_SUPERVISOR_INTERNAL_H
@@ -39,12 +41,16 @@ typedef struct tfn__supervise_config {
      * reached only through overridden dependencies is not started. */
     const char *const *depends;
     size_t ndepends;
+    /* Worker processes of each service of the graph, in graph order (its `workers`, or
+     * --workers); at least 1 each. */
+    const unsigned *workers;
 } tfn__supervise_config_t;
 
 /**
- * Runs every service of `graph` (graph->n > 1) as a child process until SIGTERM/SIGINT, as
- * described in main.h. Returns the process exit status: 0 when every child stopped cleanly,
- * 1 otherwise (a start-up failure, a crash loop, a child that had to be killed, a second signal).
+ * Runs every worker of every service of `graph` as a child process until SIGTERM/SIGINT, as
+ * described in main.h. Returns the process exit status: 0 when every worker stopped cleanly,
+ * 1 otherwise (a start-up failure, a resource request the machine cannot satisfy, a crash loop,
+ * a worker that had to be killed, a second signal).
  */
 int tfn__supervise(const tfn__graph_t *graph, const tfn__supervise_config_t *config);
 

@@ -4,12 +4,14 @@
  * run the shutdown hook) and exit 0.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server_internal.h"
 
@@ -83,7 +85,7 @@ void tfn__serve_config_resolve(tfn__serve_config_t *config, const tfn_service_t 
         t->max_body_bytes = d->max_body_bytes ? d->max_body_bytes : (16u << 20);
     if (!t->drain_ms)
         t->drain_ms = d->drain_ms ? d->drain_ms : 10000;
-    if (!t->max_queue)
+    if (!t->max_queue && !config->max_queue_set)
         t->max_queue = d->max_queue; /* default 0: no queue */
     if (!config->threads)
         config->threads = svc->threads ? svc->threads : 4;
@@ -118,6 +120,67 @@ static void init_main(uv_work_t *work)
 
 static void begin_drain(tfn__server_t *server);
 
+/* ---------------------------------------------------------------------------------------------
+ * Telling the supervisor we are ready
+ *
+ * A supervised worker shares its listening socket with the other workers of its service, so the
+ * supervisor cannot ask this worker's /readyz. Instead the worker writes on the pipe it was given
+ * (--notify-fd) "serving\n" once its init hook has returned (it now accepts), then "ready\n" once
+ * its /readyz would answer 200 — every dependency ready too — and closes it. Dependencies are
+ * probed asynchronously (deps.c), hence the short poll.
+ * ------------------------------------------------------------------------------------------- */
+
+#define NOTIFY_POLL_MS 10
+
+static void notify_stop(tfn__server_t *server)
+{
+    if (server->notify_started) {
+        server->notify_started = false;
+        uv_close((uv_handle_t *)&server->notify_timer, NULL);
+    }
+    if (server->config.notify_fd > 0) {
+        close(server->config.notify_fd);
+        server->config.notify_fd = 0;
+    }
+}
+
+static void notify(tfn__server_t *server, const char *line)
+{
+    size_t len = strlen(line);
+    ssize_t n;
+    do
+        n = write(server->config.notify_fd, line, len);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)len)
+        tfn__log("warn", "cannot tell the supervisor we are %.*s: %s", (int)len - 1, line,
+                 n < 0 ? strerror(errno) : "short write");
+}
+
+static void on_notify_poll(uv_timer_t *timer)
+{
+    tfn__server_t *server = timer->data;
+    if (!server->ready || server->draining || server->quiescing)
+        return;
+    if (!server->notified_serving) {
+        server->notified_serving = true;
+        notify(server, "serving\n");
+    }
+    if (!tfn__deps_ready(server, NULL, 0))
+        return;
+    notify(server, "ready\n");
+    notify_stop(server);
+}
+
+static void notify_start(tfn__server_t *server)
+{
+    if (server->config.notify_fd <= 0)
+        return;
+    uv_timer_init(server->loop, &server->notify_timer);
+    server->notify_timer.data = server;
+    server->notify_started = true;
+    uv_timer_start(&server->notify_timer, on_notify_poll, NOTIFY_POLL_MS, NOTIFY_POLL_MS);
+}
+
 static void init_done(uv_work_t *work, int status)
 {
     tfn__server_t *server = work->data;
@@ -135,8 +198,19 @@ static void init_done(uv_work_t *work, int status)
         tfn__server_maybe_finish(server);
         return;
     }
+    /* A supervised worker shares its socket with the other workers of its service: it accepts
+     * only once it can serve, so that it takes no connection just to answer 503 while the
+     * others could have served it. */
+    if ((server->config.listen_fd > 0 || server->config.listen_tcp_fd > 0) &&
+        tfn__server_listen(server) != 0) {
+        server->exit_code = 1;
+        begin_drain(server);
+        return;
+    }
     server->ready = true;
     tfn__log("info", "service '%s' is ready", server->service->name);
+    if (server->notify_started)
+        on_notify_poll(&server->notify_timer); /* often ready at once */
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -157,10 +231,12 @@ static void stop(tfn__server_t *server)
     if (server->init_rc == 0 && svc->shutdown)
         svc->shutdown(&server->worker, server->worker.state);
     tfn__server_stop_listening(server);
-    tfn__server_close_idle(server);
+    tfn__server_close_idle(server, true);
     tfn__deps_close(server);
+    notify_stop(server);
     close_if_open((uv_handle_t *)&server->sigterm);
     close_if_open((uv_handle_t *)&server->sigint);
+    close_if_open((uv_handle_t *)&server->sighup);
     close_if_open((uv_handle_t *)&server->drain_timer);
 }
 
@@ -186,22 +262,55 @@ static void on_drain_deadline(uv_timer_t *timer)
     uv_stop(server->loop);
 }
 
-static void begin_drain(tfn__server_t *server)
+/* From now on no request is taken: finish those in flight (up to the drain time), then stop. */
+static void enter_drain(tfn__server_t *server)
 {
-    if (server->draining)
-        return;
+    server->quiescing = false;
     server->draining = true;
     server->ready = false;
-    tfn__server_stop_listening(server);
-    tfn__server_close_idle(server);
+    tfn__server_close_idle(server, true);
+    uv_timer_stop(&server->drain_timer);
     uv_timer_start(&server->drain_timer, on_drain_deadline, server->config.traffic.drain_ms, 0);
     tfn__server_maybe_finish(server);
+}
+
+static void on_quiesce_deadline(uv_timer_t *timer) { enter_drain(timer->data); }
+
+void tfn__server_quiesce_check(tfn__server_t *server)
+{
+    if (server->quiescing && !tfn__server_has_fresh(server))
+        enter_drain(server);
+}
+
+/* Stops accepting, then drains. Connections accepted before that which have not sent their
+ * first request yet are a client's request on its way (a worker sharing its socket takes
+ * connections until the very moment it closes it; a rolling restart does that under load): they
+ * get up to FRESH_GRACE_MS to send it, and it is served, with Connection: close, before the
+ * drain proper begins. Idle keep-alive connections are closed at once. */
+#define FRESH_GRACE_MS 1000
+
+static void begin_drain(tfn__server_t *server)
+{
+    if (server->draining || server->quiescing)
+        return;
+    notify_stop(server);
+    tfn__server_stop_listening(server);
+    if (!server->ready || !tfn__server_has_fresh(server)) {
+        enter_drain(server);
+        return;
+    }
+    server->quiescing = true;
+    tfn__server_close_idle(server, false);
+    uint32_t grace = server->config.traffic.drain_ms < FRESH_GRACE_MS
+                         ? server->config.traffic.drain_ms
+                         : FRESH_GRACE_MS;
+    uv_timer_start(&server->drain_timer, on_quiesce_deadline, grace, 0);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
     tfn__server_t *server = handle->data;
-    if (server->draining) {
+    if (server->draining || server->quiescing) {
         tfn__log("warn", "second signal %d: exiting without waiting", signum);
         on_drain_deadline(&server->drain_timer);
         return;
@@ -209,6 +318,19 @@ static void on_signal(uv_signal_t *handle, int signum)
     tfn__log("info", "signal %d: draining (%u in flight, up to %u ms)", signum, server->in_flight,
              server->config.traffic.drain_ms);
     begin_drain(server);
+}
+
+/* nginx reloads its configuration on SIGHUP. A worker has none to reload, and restarting
+ * itself would drop its requests: say so rather than do nothing silently. (The supervisor of a
+ * graph answers SIGHUP with a rolling restart of every worker: supervisor.c.) */
+static void on_sighup(uv_signal_t *handle, int signum)
+{
+    tfn__server_t *server = handle->data;
+    (void)signum;
+    tfn__log("warn", "SIGHUP: nothing to reload (tiffin has no configuration file); send "
+             "SIGTERM to stop%s", server->config.listen_fd > 0
+                                      ? ", or SIGHUP to the supervisor for a rolling restart"
+                                      : "");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -252,6 +374,7 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
     server->config = *config;
     tfn__serve_config_resolve(&server->config, svc);
     server->worker.service = svc;
+    server->worker.index = config->worker_index;
     server->started_ms = tfn__now_ms();
     server->local_deps = local_deps;
     server->coros = tfn__coro_pool_new(0, 1024);
@@ -305,18 +428,24 @@ int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
 
     uv_signal_init(loop, &server->sigterm);
     uv_signal_init(loop, &server->sigint);
-    server->sigterm.data = server->sigint.data = server;
+    uv_signal_init(loop, &server->sighup);
+    server->sigterm.data = server->sigint.data = server->sighup.data = server;
     uv_timer_init(loop, &server->drain_timer);
     server->drain_timer.data = server;
     uv_unref((uv_handle_t *)&server->drain_timer);
 
-    int rc = tfn__server_listen(server);
+    /* Inherited sockets are listened on once init has finished (init_done). */
+    bool inherited = config->listen_fd > 0 || config->listen_tcp_fd > 0;
+    int rc = inherited ? 0 : tfn__server_listen(server);
     if (rc == 0) {
         uv_signal_start(&server->sigterm, on_signal, SIGTERM);
         uv_signal_start(&server->sigint, on_signal, SIGINT);
+        uv_signal_start(&server->sighup, on_sighup, SIGHUP);
+        uv_unref((uv_handle_t *)&server->sighup);
         if (!config->quiet)
             print_banner(server);
         tfn__deps_start(server);
+        notify_start(server);
         server->init_work.data = server;
         rc = uv_queue_work(loop, &server->init_work, init_main, init_done) ? TFN_ENOMEM : 0;
     }

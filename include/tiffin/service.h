@@ -80,11 +80,22 @@ typedef struct tfn_api {
     const char *doc;             /**< description for the OpenAPI document; may be NULL */
 } tfn_api_t;
 
-/** Resources a service asks for, per worker. Enforced by the supervisor (see design.md). */
+/**
+ * Resources a service asks for, per worker. `serve` plans and enforces them (a service that asks
+ * for any is always run under the supervisor); see docs/supervisor.md.
+ */
 typedef struct tfn_resources {
-    double cpu;          /**< cores (fractions allowed); 0 = no request */
-    double gpu;          /**< GPU devices (fractions share a device); 0 = none */
-    uint64_t memory_mb;  /**< memory limit per worker in MiB; 0 = no limit */
+    /** Cores, pinned with sched_setaffinity: each worker gets ceil(cpu) cores of its own,
+     *  round-robin over the cores `serve` may use (shared, with a warning, when they run out).
+     *  0 = no request: the worker may run on any of them. */
+    double cpu;
+    /** GPU devices, in the worker's CUDA_VISIBLE_DEVICES: each worker gets its own (a fraction
+     *  such as 0.5 may share a device with other fractional workers). More than the machine has
+     *  is a start-up error. 0 = none (and, when other services ask for GPUs, none visible). */
+    double gpu;
+    /** Memory limit per worker in MiB: a memory cgroup (the kernel kills a worker past it, and
+     *  it is restarted), else RLIMIT_AS. 0 = no limit. */
+    uint64_t memory_mb;
 } tfn_resources_t;
 
 /** Traffic limits of a service, per worker. 0 in any field selects the default. */
@@ -126,7 +137,10 @@ struct tfn_service {
     const char *version;         /**< version for the OpenAPI document; default "0.0.0" */
     const tfn_api_t *apis;       /**< required; ends with a {0} entry */
     tfn_resources_t resources;
-    unsigned workers;            /**< worker processes; default 1 */
+    /** Worker processes; default 1. They share the service's socket (the kernel spreads
+     *  connections across them); tfn_worker_index tells them apart. `serve --workers`
+     *  overrides it. */
+    unsigned workers;
     unsigned threads;            /**< handler threads per worker for TFN_RUN_IN_THREAD; default 4 */
     tfn_traffic_t traffic;
     /**

@@ -94,10 +94,13 @@ def wait_new_pid(path, old_pid, timeout):
     return None
 
 
-def start_graph(make_server, *args, env=None, unix=None):
-    """Starts graphsvc's graph; reads its stdout up to "ready". Returns (server, table, lines)
-    where table maps a service name to its row {pid, workers, address, depends}."""
-    s = make_server(GRAPHSVC, *args, env=env, unix=unix)
+TABLE_HEADER = ["SERVICE", "PID", "WORKER", "CPUS", "GPUS", "MEMORY", "ADDRESS", "DEPENDS", "ON"]
+
+
+def read_table(s):
+    """Reads a supervisor's stdout up to "ready". Returns (table, lines): table maps a service
+    name to {pid (of worker 0), workers (how many), address, depends, rows}, where rows is one
+    {pid, worker, cpus, gpus, memory, address, depends} per worker, in order."""
     lines, table = [], {}
     header = None
     while True:
@@ -109,10 +112,22 @@ def start_graph(make_server, *args, env=None, unix=None):
         if line.startswith("SERVICE "):
             header = line
         elif header:
-            name, pid, workers, address, depends = line.split(None, 4)
-            table[name] = {"pid": int(pid), "workers": int(workers), "address": address,
-                           "depends": depends}
-    assert header and header.split() == ["SERVICE", "PID", "WORKERS", "ADDRESS", "DEPENDS", "ON"]
+            name, pid, worker, cpus, gpus, memory, address, depends = line.split(None, 7)
+            row = {"pid": int(pid), "worker": int(worker), "cpus": cpus, "gpus": gpus,
+                   "memory": memory, "address": address, "depends": depends}
+            entry = table.setdefault(name, {"pid": row["pid"], "workers": 0, "address": address,
+                                            "depends": depends, "rows": []})
+            entry["rows"].append(row)
+            entry["workers"] += 1
+    assert header and header.split() == TABLE_HEADER, header
+    return table, lines
+
+
+def start_graph(make_server, *args, env=None, unix=None, binary=GRAPHSVC):
+    """Starts a graph (graphsvc's by default); reads its stdout up to "ready". Returns
+    (server, table, lines) as read_table does."""
+    s = make_server(binary, *args, env=env, unix=unix)
+    table, lines = read_table(s)
     return s, table, lines
 
 
@@ -267,8 +282,8 @@ def test_crashed_dependency_is_restarted(make_server, tmp_path):
     assert healthz(str(sockets / "Right.sock"))["pid"] == table["Right"]["pid"]  # untouched
     assert s.post("whoami", {}).json()["pid"] == table["Entry"]["pid"]
     err = s.stderr()
-    assert "service 'Left' (pid %d) killed by signal %d" % (old, signal.SIGABRT) in err
-    assert "restarted service 'Left' (pid %d)" % new in err
+    assert "service 'Left' worker 0 (pid %d) killed by signal %d" % (old, signal.SIGABRT) in err
+    assert "restarted service 'Left' worker 0 (pid %d)" % new in err
     assert s.stop() == 0
     assert wait_gone([new, table["Right"]["pid"], table["Entry"]["pid"]], timeout=0)
 
