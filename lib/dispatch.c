@@ -63,7 +63,7 @@ static void serve_readyz(tfn__conn_t *conn, bool keep_alive)
 {
     tfn__server_t *server = conn->server;
     char why[TFN_ERROR_MESSAGE_MAX];
-    if (server->draining)
+    if (server->draining || server->quiescing) /* load balancers: send no more here */
         respond_errorf(conn, keep_alive, NULL, TFN_ESHUTDOWN, "service '%s' is shutting down",
                        server->service->name);
     else if (!server->ready)
@@ -80,16 +80,19 @@ static void serve_readyz(tfn__conn_t *conn, bool keep_alive)
 static void serve_healthz(tfn__conn_t *conn, bool keep_alive)
 {
     tfn__server_t *server = conn->server;
-    const char *status = server->draining ? "draining" : server->ready ? "ok" : "starting";
+    const char *status = server->draining || server->quiescing ? "draining"
+                         : server->ready                        ? "ok"
+                                                                : "starting";
     tfn__buf_t body;
     tfn__buf_init(&body, 4096);
     /* Service names are restricted to [A-Za-z0-9_-] (tfn__service_check): no escaping needed. */
     int rc = tfn__buf_printf(&body,
-                             "{\"status\":\"%s\",\"service\":\"%s\",\"version\":\"%s\","
+                             "{\"status\":\"%s\",\"service\":\"%s\",\"worker\":%u,"
+                             "\"version\":\"%s\","
                              "\"ready\":%s,\"in_flight\":%u,\"queued\":%u,\"served\":%llu,"
                              "\"uptime_ms\":%llu,"
                              "\"pid\":%d}",
-                             status, server->service->name,
+                             status, server->service->name, server->worker.index,
                              server->service->version ? server->service->version : "0.0.0",
                              server->ready ? "true" : "false", server->in_flight, server->queued,
                              (unsigned long long)server->served,

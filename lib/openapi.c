@@ -655,6 +655,7 @@ static void healthz_schema(writer_t *w)
     property(w, "service", "string");
     property(w, "version", "string");
     property(w, "ready", "boolean");
+    property(w, "worker", "integer");
     property(w, "in_flight", "integer");
     property(w, "queued", "integer");
     property(w, "served", "integer");
