@@ -2,7 +2,7 @@
  * resources.c — the resource plan of a supervised graph (cores, GPUs, memory limits per worker)
  * and the mechanisms that enforce it: sched_setaffinity, CUDA_VISIBLE_DEVICES, memory cgroups
  * (v1 or v2) with setrlimit(RLIMIT_AS) as the fallback. See resources_internal.h and
- * docs/supervisor.md.
+ * docs/design.md ("Processes").
  */
 #include <ctype.h>
 #include <dirent.h>

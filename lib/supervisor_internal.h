@@ -7,7 +7,7 @@
  * on the same socket. It plans and enforces resources (resources_internal.h), starts
  * dependencies before the services that call them, restarts a worker that crashes, restarts
  * every worker one at a time on SIGHUP, and on SIGTERM/SIGINT stops the entry first, then the
- * rest in reverse order. See include/tiffin/main.h and docs/supervisor.md.
+ * rest in reverse order. See include/tiffin/main.h and docs/design.md ("Processes").
  */
 #ifndef TIFFIN_SUPERVISOR_INTERNAL_H
 #define TIFFIN_SUPERVISOR_INTERNAL_H

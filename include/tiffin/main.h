@@ -67,7 +67,7 @@ extern "C" {
  *    --depends NAME=URL (http://HOST:PORT or unix:/PATH; each NAME a dependency of that service)
  *    says where its dependencies are, overriding their `url`.
  *
- * See docs/supervisor.md.
+ * See docs/design.md ("Processes").
  * Each command accepts --help. `service` is borrowed and must outlive the call.
  * Exit status: 0 on success, 1 on a runtime failure (including a resource request the machine
  * cannot satisfy), 2 on bad usage (an unknown option, an unknown --service, a --depends that is

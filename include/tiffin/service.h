@@ -82,7 +82,7 @@ typedef struct tfn_api {
 
 /**
  * Resources a service asks for, per worker. `serve` plans and enforces them (a service that asks
- * for any is always run under the supervisor); see docs/supervisor.md.
+ * for any is always run under the supervisor); see docs/design.md ("Processes").
  */
 typedef struct tfn_resources {
     /** Cores, pinned with sched_setaffinity: each worker gets ceil(cpu) cores of its own,
