@@ -64,6 +64,8 @@ static void usage_serve(FILE *out)
             "  --max-concurrency N  handlers at once before 429 (default: service's, else 1024)\n"
             "  --max-queue N        requests that may wait for a handler slot before 429\n"
             "                       (default: the service's, else 0)\n"
+            "  --read-timeout MS    a request may stall this long between bytes: 408 (30000)\n"
+            "  --idle-timeout MS    keep-alive connections idle this long are closed (60000)\n"
             "  --max-body BYTES     largest request body before 413 (default: 16 MiB)\n"
             "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
             "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
@@ -202,7 +204,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
 {
     enum { O_HOST = 256, O_PORT, O_UNIX, O_TIMEOUT, O_MAXCONC, O_MAXBODY, O_THREADS, O_DRAIN,
            O_QUIET, O_SERVICE, O_DEPENDS, O_SOCKET_DIR, O_START_TIMEOUT, O_MAXQUEUE, O_WORKERS,
-           O_LISTEN_FD, O_LISTEN_TCP_FD, O_NOTIFY_FD, O_WORKER_INDEX };
+           O_LISTEN_FD, O_LISTEN_TCP_FD, O_NOTIFY_FD, O_WORKER_INDEX, O_READ_TIMEOUT,
+           O_IDLE_TIMEOUT };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
         {"unix", required_argument, 0, O_UNIX},       {"timeout", required_argument, 0, O_TIMEOUT},
@@ -214,6 +217,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"socket-dir", required_argument, 0, O_SOCKET_DIR},
         {"start-timeout", required_argument, 0, O_START_TIMEOUT},
         {"max-queue", required_argument, 0, O_MAXQUEUE},
+        {"read-timeout", required_argument, 0, O_READ_TIMEOUT},
+        {"idle-timeout", required_argument, 0, O_IDLE_TIMEOUT},
         {"workers", required_argument, 0, O_WORKERS},
         /* Hidden: how the supervisor starts a worker (supervisor.c). */
         {"listen-fd", required_argument, 0, O_LISTEN_FD},
@@ -222,9 +227,11 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"worker-index", required_argument, 0, O_WORKER_INDEX},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     /* The traffic flags as given, passed on to the entry's process when supervising. */
-    enum { T_TIMEOUT, T_MAXCONC, T_MAXBODY, T_THREADS, T_DRAIN, T_MAXQUEUE, T_COUNT };
+    enum { T_TIMEOUT, T_MAXCONC, T_MAXBODY, T_THREADS, T_DRAIN, T_MAXQUEUE, T_READ, T_IDLE,
+           T_COUNT };
     static const char *const traffic_flags[T_COUNT] = {
-        "--timeout", "--max-concurrency", "--max-body", "--threads", "--drain", "--max-queue"};
+        "--timeout", "--max-concurrency", "--max-body",   "--threads",
+        "--drain",   "--max-queue",       "--read-timeout", "--idle-timeout"};
     const char *traffic_args[T_COUNT] = {0};
     tfn__serve_config_t cfg = {0};
     const char *host = NULL, *service_name = NULL, *socket_dir = NULL;
@@ -275,6 +282,18 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
                 return EXIT_USAGE;
             cfg.traffic.drain_ms = (uint32_t)v;
             traffic_args[T_DRAIN] = optarg;
+            break;
+        case O_READ_TIMEOUT:
+            if (!parse_uint("--read-timeout", optarg, UINT32_MAX, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.read_timeout_ms = (uint32_t)v;
+            traffic_args[T_READ] = optarg;
+            break;
+        case O_IDLE_TIMEOUT:
+            if (!parse_uint("--idle-timeout", optarg, UINT32_MAX, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.idle_timeout_ms = (uint32_t)v;
+            traffic_args[T_IDLE] = optarg;
             break;
         case O_QUIET: cfg.quiet = true; break;
         case O_SERVICE: service_name = optarg; break;

@@ -21,6 +21,9 @@
 
 /* Idle connections kept per pool; more are closed when they become idle. */
 #define MAX_IDLE 256
+/* An idle connection older than this is not reused: servers close idle keep-alive connections
+ * (tiffin's after 60 s, --idle-timeout), and a request sent just as they do would fail. */
+#define MAX_IDLE_AGE_MS 45000
 /* Read buffer shared by every connection of the thread: reads are parsed at once. */
 #define READ_CHUNK (256 * 1024)
 
@@ -53,6 +56,7 @@ struct conn {
     http_parser parser;
     conn_t *prev, *next;           /* every connection of the pool */
     conn_t *idle_prev, *idle_next; /* idle connections, most recently used first */
+    uint64_t idle_since;           /* uv_now() when it last became idle */
     tfn__exchange_t *ex;           /* the exchange in progress, NULL when idle */
     tfn__response_t resp;
     char header_name[16];
@@ -165,6 +169,7 @@ void tfn__pool_stats(const tfn__pool_t *pool, unsigned *open, unsigned *idle)
 static void idle_push(tfn__pool_t *pool, conn_t *conn)
 {
     conn->idle = true;
+    conn->idle_since = uv_now(pool->loop);
     conn->idle_prev = NULL;
     conn->idle_next = pool->idle;
     if (pool->idle)
@@ -648,6 +653,10 @@ int tfn__pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body, uint32
     conn_t *conn;
     while ((conn = pool->idle)) {
         idle_remove(pool, conn);
+        if (uv_now(pool->loop) - conn->idle_since > MAX_IDLE_AGE_MS) {
+            conn_close(conn); /* the server may be closing it right now */
+            continue;
+        }
         conn->ex = ex;
         ex->conn = conn;
         if (conn_send(conn) == 0) {

@@ -24,6 +24,7 @@ static void conn_process(tfn__conn_t *conn);
 static void conn_close(tfn__conn_t *conn);
 static void conn_close_gracefully(tfn__conn_t *conn);
 static void conn_set_reading(tfn__conn_t *conn, bool on);
+static void conn_arm_read_timer(tfn__conn_t *conn);
 
 /* How long a closing connection waits for the client to finish sending (nginx's lingering
  * close): closing a socket with unread input sends a RST, which can destroy the error response
@@ -105,6 +106,7 @@ static const char *status_text(int status)
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
@@ -230,6 +232,7 @@ static int parse_fail(tfn__conn_t *conn, int code, const char *message)
 static int on_message_begin(http_parser *p)
 {
     tfn__conn_t *conn = conn_of(p);
+    conn->receiving = true;
     conn->url_len = 0;
     conn->header_name_len = 0;
     conn->header_name_overflow = false;
@@ -398,6 +401,7 @@ static int on_message_complete(http_parser *p)
     /* Pause first; dispatch may answer at once (clearing busy) or later. */
     http_parser_pause(p, 1);
     conn->busy = true;
+    conn->receiving = false;
     conn->requests++;
     tfn__server_t *server = conn->server;
     tfn__dispatch(conn, p->method, conn->url, &conn->body, http_should_keep_alive(p));
@@ -445,8 +449,10 @@ static void conn_process(tfn__conn_t *conn)
         if (e == HPE_PAUSED && !conn->busy) /* answered already: go on with the next */
             http_parser_pause(&conn->parser, 0);
     }
-    if (!conn->closing && !conn->lingering)
+    if (!conn->closing && !conn->lingering) {
         conn_set_reading(conn, !conn->busy);
+        conn_arm_read_timer(conn); /* idle or mid-request, as the parse left it */
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -475,7 +481,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (conn->lingering)
         return;
     conn->in.len += (size_t)nread;
-    conn_process(conn);
+    conn_process(conn); /* re-arms the read timer: bytes came */
 }
 
 static void conn_set_reading(tfn__conn_t *conn, bool on)
@@ -483,10 +489,14 @@ static void conn_set_reading(tfn__conn_t *conn, bool on)
     if (on == conn->reading)
         return;
     conn->reading = on;
-    if (!on)
+    if (!on) {
         uv_read_stop(&conn->io.stream);
-    else if (uv_read_start(&conn->io.stream, on_alloc, on_read) != 0)
+        uv_timer_stop(&conn->linger); /* a handler has the request: no read timeout */
+    } else if (uv_read_start(&conn->io.stream, on_alloc, on_read) != 0) {
         conn_close(conn);
+    } else {
+        conn_arm_read_timer(conn);
+    }
 }
 
 static void on_conn_handle_closed(uv_handle_t *handle)
@@ -523,6 +533,36 @@ static void conn_close(tfn__conn_t *conn)
 }
 
 static void on_linger_timeout(uv_timer_t *timer) { conn_close(timer->data); }
+
+/* While a connection reads (and is not lingering), its timer bounds the wait for the client:
+ * the idle timeout between requests, the read timeout inside one (nginx's keepalive_timeout and
+ * client_body_timeout). It restarts whenever bytes arrive. */
+static void on_read_timeout(uv_timer_t *timer)
+{
+    tfn__conn_t *conn = timer->data;
+    if (conn->closing || conn->lingering || !conn->reading)
+        return;
+    if (!conn->receiving && conn->in.len == 0) { /* idle keep-alive connection: close quietly */
+        conn_close(conn);
+        return;
+    }
+    tfn_error_t err;
+    tfn_error_set(&err, TFN_EREQTIMEOUT, "no byte of the request arrived for %u ms",
+                  conn->server->config.traffic.read_timeout_ms);
+    snprintf(err.service, sizeof err.service, "%s", conn->server->service->name);
+    conn->in.len = 0;
+    conn->busy = true;
+    tfn__conn_respond_error(conn, &err, false, NULL);
+}
+
+static void conn_arm_read_timer(tfn__conn_t *conn)
+{
+    if (conn->closing || conn->lingering || !conn->reading)
+        return;
+    const tfn_traffic_t *t = &conn->server->config.traffic;
+    uv_timer_start(&conn->linger, on_read_timeout,
+                   conn->receiving || conn->in.len ? t->read_timeout_ms : t->idle_timeout_ms, 0);
+}
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {

@@ -140,6 +140,7 @@ struct tfn__conn {
     bool in_parser;       /* inside http_parser_execute: callbacks must not re-enter it */
     bool busy;            /* a complete request awaits its response; parsing is paused */
     bool lingering;       /* response sent, write side shut: discarding input until EOF */
+    bool receiving;       /* a request has begun and is not complete yet (read timeout) */
     bool closing;         /* uv_close called */
     unsigned requests;    /* requests read on it so far */
     int open_handles;     /* the stream and the timer; freed when both are closed */

@@ -87,6 +87,10 @@ void tfn__serve_config_resolve(tfn__serve_config_t *config, const tfn_service_t 
         t->drain_ms = d->drain_ms ? d->drain_ms : 10000;
     if (!t->max_queue && !config->max_queue_set)
         t->max_queue = d->max_queue; /* default 0: no queue */
+    if (!t->read_timeout_ms)
+        t->read_timeout_ms = d->read_timeout_ms ? d->read_timeout_ms : 30000;
+    if (!t->idle_timeout_ms)
+        t->idle_timeout_ms = d->idle_timeout_ms ? d->idle_timeout_ms : 60000;
     if (!config->threads)
         config->threads = svc->threads ? svc->threads : 4;
 }

@@ -14,12 +14,13 @@ static void test_table_lookups(void)
     TFN_ERROR_TABLE(X)
 #undef X
     CHECK_EQ_INT(tfn_http_status(TFN_ETOOBIG), 413);
+    CHECK_EQ_INT(tfn_http_status(TFN_EREQTIMEOUT), 408);
     CHECK_EQ_STR(tfn_errname(TFN_EBADJSON), "EBADJSON");
 }
 
 static void test_unknown_codes(void)
 {
-    int unknown[] = {1, 42, -24, -1000, 1 << 30};
+    int unknown[] = {1, 42, -999, -1000, 1 << 30};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK_EQ_STR(tfn_strerror(unknown[i]), "unknown error");
         CHECK_EQ_STR(tfn_errname(unknown[i]), "EUNKNOWN");

@@ -39,7 +39,8 @@ extern "C" {
     X(EDEPENDENCY, -20, 502, "dependency failed")                                                  \
     X(EOUTPUT, -21, 500, "handler output does not match its declaration")                          \
     X(EINIT, -22, 500, "initialisation failed")                                                    \
-    X(EUSAGE, -23, 400, "bad command-line usage")
+    X(EUSAGE, -23, 400, "bad command-line usage")                                                  \
+    X(EREQTIMEOUT, -24, 408, "request not received in time")
 
 /** Error codes. 0 is success; every error is negative. */
 typedef enum tfn_errcode {

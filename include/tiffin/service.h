@@ -110,6 +110,11 @@ typedef struct tfn_traffic {
      * timeout. Default 0: no waiting, 429 at once.
      */
     uint32_t max_queue;
+    /** A request being received may go this long without a byte arriving: past it -> 408 and
+     *  the connection closes (slow or stalled clients hold no buffers forever). Default 30000. */
+    uint32_t read_timeout_ms;
+    /** A keep-alive connection with no request in progress is closed after this. 60000. */
+    uint32_t idle_timeout_ms;
 } tfn_traffic_t;
 
 typedef struct tfn_service tfn_service_t;

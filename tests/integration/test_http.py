@@ -352,3 +352,59 @@ def test_client_gone_before_answer_does_not_kill_server(make_server, tmp_path):
         c.close()
         time.sleep(0.2)
     assert s.get("/livez").status == 200
+
+
+def _read_all(sock, timeout=3):
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        try:
+            c = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not c:
+            break
+        chunks.append(c)
+    return b"".join(chunks)
+
+
+def test_stalled_request_is_408_and_closed(make_server):
+    s = make_server(TESTSVC, "--read-timeout", "300", "--idle-timeout", "5000")
+    for partial in [b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Le",          # head stalls
+                    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100\r\n\r\n{\"value\": "]:               # body stalls
+        with socket.create_connection(("127.0.0.1", s.port)) as c:
+            c.sendall(partial)
+            t0 = time.monotonic()
+            out = _read_all(c)
+            took = time.monotonic() - t0
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), out
+        assert json.loads(body)["code"] == "EREQTIMEOUT"
+        assert 0.25 < took < 2.5, took
+    assert s.get("/livez").status == 200
+
+
+def test_idle_keepalive_connection_is_closed(make_server):
+    s = make_server(TESTSVC, "--idle-timeout", "300")
+    with socket.create_connection(("127.0.0.1", s.port)) as c:
+        c.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        first = c.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        t0 = time.monotonic()
+        assert _read_all(c) == b""  # closed by the server, without a word
+        assert 0.15 < time.monotonic() - t0 < 2.5
+
+
+def test_slow_but_steady_client_is_not_cut_off(make_server):
+    s = make_server(TESTSVC, "--read-timeout", "400")
+    body = b'{"value": "' + b"x" * 20 + b'"}'
+    req = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+    with socket.create_connection(("127.0.0.1", s.port)) as c:
+        for i in range(0, len(req), 8):  # 8 bytes every 150 ms: ~1.5 s in all
+            c.sendall(req[i:i + 8])
+            time.sleep(0.15)
+        out = _read_all(c)
+    assert out.startswith(b"HTTP/1.1 200 "), out
