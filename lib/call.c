@@ -259,6 +259,23 @@ int tfn_await(tfn_future_t *f, tfn_value_t **output, tfn_error_t *err)
     return f->rc;
 }
 
+void tfn_future_free(tfn_future_t *f)
+{
+    if (!f)
+        return;
+    if (!f->done) {
+        if (f->exchange)
+            tfn__exchange_cancel(f->exchange);
+        if (f->local)
+            tfn__request_abandon(f->local);
+        f->exchange = NULL;
+        f->local = NULL;
+    }
+    tfn__buf_free(&f->body);
+    f->output = NULL;
+    fail(f, TFN_EINVAL, "the future was freed (tfn_future_free)");
+}
+
 int tfn_await_all(tfn_future_t *const *futures, size_t n)
 {
     int first = 0;

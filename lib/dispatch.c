@@ -326,6 +326,8 @@ static void handler_finished(tfn__request_t *req)
         answer(req);
     request_maybe_free(req);
     start_queued(server);
+    if (server->in_flight == 0)
+        tfn__server_idle(server);
     if (server->draining)
         tfn__server_maybe_finish(server);
 }

@@ -95,6 +95,7 @@ struct tfn__server {
     bool tcp_open, pipe_open;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
+    uv_timer_t trim_timer;  /* returns memory after a burst (worker.c); data NULL: not in use */
     uv_work_t init_work;
     int init_rc;
 
@@ -308,6 +309,8 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
 void tfn__server_free(tfn__server_t *server);
 /** Runs one worker until it is told to stop; returns the process exit code. */
 int tfn__serve(const tfn_service_t *service, const tfn__serve_config_t *config);
+/** Nothing is in flight any more: memory a burst left free is handed back soon. */
+void tfn__server_idle(tfn__server_t *server);
 /** The drain has finished if nothing is in flight: run shutdown and end the loop. */
 void tfn__server_maybe_finish(tfn__server_t *server);
 /** While quiescing: a fresh connection has had its request, or closed; drain if none is left. */

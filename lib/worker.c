@@ -242,6 +242,8 @@ static void stop(tfn__server_t *server)
     close_if_open((uv_handle_t *)&server->sigint);
     close_if_open((uv_handle_t *)&server->sighup);
     close_if_open((uv_handle_t *)&server->drain_timer);
+    if (server->trim_timer.data)
+        close_if_open((uv_handle_t *)&server->trim_timer);
 }
 
 void tfn__server_maybe_finish(tfn__server_t *server)
@@ -355,6 +357,30 @@ static void print_banner(tfn__server_t *server)
     fflush(stdout);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Memory after a burst
+ * ------------------------------------------------------------------------------------------- */
+
+/* A burst of large requests leaves the heap full of free blocks that glibc keeps (it trims only
+ * the top of the heap, and only past M_TRIM_THRESHOLD). Once the worker has been idle for a
+ * second, hand them back: malloc_trim releases free pages anywhere in the heap. Not on the hot
+ * path: it runs at most once per idle period. */
+#define TRIM_AFTER_IDLE_MS 1000
+
+static void on_trim_timer(uv_timer_t *timer)
+{
+    tfn__server_t *server = timer->data;
+    if (server->in_flight == 0 && server->queued == 0)
+        malloc_trim(0);
+}
+
+void tfn__server_idle(tfn__server_t *server)
+{
+    if (server->trim_timer.data && !server->stopping &&
+        !uv_is_active((uv_handle_t *)&server->trim_timer))
+        uv_timer_start(&server->trim_timer, on_trim_timer, TRIM_AFTER_IDLE_MS, 0);
+}
+
 tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
                                const tfn__serve_config_t *config, bool local_deps,
                                tfn_error_t *err)
@@ -364,10 +390,10 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
     signal(SIGPIPE, SIG_IGN);
     /* Bodies of a MiB or more are the norm between services (tensors). By default glibc gives
      * each its own mmap and unmaps it on free, so every request faults in fresh pages (measured:
-     * a 1 MiB hop spent most of its time in page faults). Keep such blocks in the heap for reuse;
-     * memory is still returned to the system past the trim threshold. */
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+     * a 1 MiB hop spent most of its time in page faults). Keep blocks up to 32 MiB in the heap
+     * for reuse; what a burst leaves free is handed back once the worker is idle (trim_soon). */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     tfn__server_t *server = calloc(1, sizeof *server);
     if (!server) {
         tfn_error_set(err, TFN_ENOMEM, "out of memory");
@@ -434,6 +460,9 @@ int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
     uv_signal_init(loop, &server->sigint);
     uv_signal_init(loop, &server->sighup);
     server->sigterm.data = server->sigint.data = server->sighup.data = server;
+    uv_timer_init(loop, &server->trim_timer);
+    server->trim_timer.data = server;
+    uv_unref((uv_handle_t *)&server->trim_timer);
     uv_timer_init(loop, &server->drain_timer);
     server->drain_timer.data = server;
     uv_unref((uv_handle_t *)&server->drain_timer);

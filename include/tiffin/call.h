@@ -81,6 +81,15 @@ int tfn_await(tfn_future_t *future, tfn_value_t **output, tfn_error_t *err);
  */
 int tfn_await_all(tfn_future_t *const *futures, size_t n);
 
+/**
+ * Releases a future's answer now rather than when the request ends: for a handler that makes
+ * many calls in one request (a loop over batches), whose answers would otherwise all be kept.
+ * The future's output (and anything pointing into it, such as a tensor's data) must not be used
+ * afterwards; awaiting it again gives TFN_EINVAL. A call still in flight is cancelled. NULL is
+ * ignored.
+ */
+void tfn_future_free(tfn_future_t *future);
+
 /** tfn_call_async then tfn_await: calls and waits. Same arguments, results and errors. */
 int tfn_call(tfn_ctx_t *ctx, const char *dependency, const char *api, const tfn_value_t *input,
              tfn_value_t **output, tfn_error_t *err);
