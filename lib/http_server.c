@@ -233,6 +233,7 @@ static int on_message_begin(http_parser *p)
 {
     tfn__conn_t *conn = conn_of(p);
     conn->receiving = true;
+    conn->in_body = false;
     conn->url_len = 0;
     conn->header_name_len = 0;
     conn->header_name_overflow = false;
@@ -363,9 +364,11 @@ static int on_headers_complete(http_parser *p)
     }
     conn->body.max = max;
     /* Room for the whole body at once: no doubling reallocs (and copies) of a large upload. */
-    if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
-        tfn__buf_grow(&conn->body, (size_t)p->content_length) != 0)
-        return parse_fail(conn, TFN_ENOMEM, "no memory for the request body");
+    if (p->content_length != ULLONG_MAX && p->content_length > 0) {
+        if (tfn__buf_grow(&conn->body, (size_t)p->content_length) != 0)
+            return parse_fail(conn, TFN_ENOMEM, "no memory for the request body");
+        conn->in_body = true;
+    }
     if (conn->expect_continue && p->content_length != 0) {
         tfn__buf_t cont;
         tfn__buf_init(&cont, 64);
@@ -380,6 +383,11 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     tfn__conn_t *conn = conn_of(p);
+    if (conn->body.data && at == conn->body.data + conn->body.len) { /* read in place */
+        conn->body.len += len;
+        conn->body.data[conn->body.len] = '\0';
+        return 0;
+    }
     int rc = tfn__buf_append(&conn->body, at, len);
     if (rc == TFN_ETOOBIG) {
         char msg[128];
@@ -401,7 +409,7 @@ static int on_message_complete(http_parser *p)
     /* Pause first; dispatch may answer at once (clearing busy) or later. */
     http_parser_pause(p, 1);
     conn->busy = true;
-    conn->receiving = false;
+    conn->receiving = conn->in_body = false;
     conn->requests++;
     tfn__server_t *server = conn->server;
     tfn__dispatch(conn, p->method, conn->url, &conn->body, http_should_keep_alive(p));
@@ -420,30 +428,40 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
+/* Runs the parser over `len` bytes at `data`. Returns how many it consumed, or SIZE_MAX when
+ * it stopped: the connection is closing, or the bytes were not HTTP (answered with a 4xx). */
+static size_t conn_parse(tfn__conn_t *conn, const char *data, size_t len)
+{
+    conn->in_parser = true;
+    size_t n = http_parser_execute(&conn->parser, &parser_settings, data, len);
+    conn->in_parser = false;
+    if (conn->closing || conn->lingering)
+        return SIZE_MAX;
+    enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        tfn_error_t err;
+        if (conn->parse_error)
+            tfn_error_set(&err, conn->parse_error, "%s", conn->parse_message);
+        else
+            tfn_error_set(&err, TFN_EBADHTTP, "malformed HTTP request: %s",
+                          http_errno_description(e));
+        conn->in.len = 0;
+        conn->busy = true;
+        tfn__conn_respond_error(conn, &err, false, NULL);
+        return SIZE_MAX;
+    }
+    return n;
+}
+
 /* Parses what has been received until a request is waiting for its handler, the buffer is
  * empty, or the bytes are not HTTP. Never called from inside a parser callback. */
 static void conn_process(tfn__conn_t *conn)
 {
     while (!conn->closing && !conn->lingering && !conn->busy && conn->in.len > 0) {
-        conn->in_parser = true;
-        size_t n = http_parser_execute(&conn->parser, &parser_settings, conn->in.data,
-                                       conn->in.len);
-        conn->in_parser = false;
-        if (conn->closing || conn->lingering)
+        size_t n = conn_parse(conn, conn->in.data, conn->in.len);
+        if (n == SIZE_MAX)
             return;
         enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
-        if (e != HPE_OK && e != HPE_PAUSED) {
-            tfn_error_t err;
-            if (conn->parse_error)
-                tfn_error_set(&err, conn->parse_error, "%s", conn->parse_message);
-            else
-                tfn_error_set(&err, TFN_EBADHTTP, "malformed HTTP request: %s",
-                              http_errno_description(e));
-            conn->in.len = 0;
-            conn->busy = true;
-            tfn__conn_respond_error(conn, &err, false, NULL);
-            return;
-        }
         /* Paused at the end of a request: keep the bytes that follow (pipelining). */
         tfn__buf_consume(&conn->in, n);
         if (e == HPE_PAUSED && !conn->busy) /* answered already: go on with the next */
@@ -459,10 +477,24 @@ static void conn_process(tfn__conn_t *conn)
  * Connections
  * ------------------------------------------------------------------------------------------- */
 
+/* Bodies this large are read straight into the request's body buffer (sized from
+ * Content-Length), instead of through `in` and a copy: a tensor between services. */
+#define DIRECT_BODY_MIN 65536
+
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     tfn__conn_t *conn = handle->data;
     (void)suggested;
+    /* Never past the end of this body (http-parser counts down content_length): the bytes of a
+     * pipelined request that follows must go through `in`. */
+    uint64_t left = conn->parser.content_length;
+    conn->reading_body = !conn->lingering && conn->in_body && conn->in.len == 0 &&
+                         left >= DIRECT_BODY_MIN && left != ULLONG_MAX &&
+                         conn->body.cap - conn->body.len > left;
+    if (conn->reading_body) {
+        *buf = uv_buf_init(conn->body.data + conn->body.len, (unsigned)left);
+        return;
+    }
     if (conn->lingering) /* discarding: reuse the start of the buffer */
         conn->in.len = 0;
     char *p = tfn__buf_reserve(&conn->in, READ_CHUNK);
@@ -480,7 +512,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (conn->lingering)
         return;
-    conn->in.len += (size_t)nread;
+    if (conn->reading_body) { /* the bytes are in place at the end of the body: parse them there */
+        conn->reading_body = false;
+        if (nread == 0) /* nothing after all (EAGAIN): and 0 bytes would tell the parser EOF */
+            return;
+        if (conn_parse(conn, conn->body.data + conn->body.len, (size_t)nread) == SIZE_MAX)
+            return;
+    } else {
+        conn->in.len += (size_t)nread;
+    }
     conn_process(conn); /* re-arms the read timer: bytes came */
 }
 

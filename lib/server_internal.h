@@ -142,6 +142,8 @@ struct tfn__conn {
     bool busy;            /* a complete request awaits its response; parsing is paused */
     bool lingering;       /* response sent, write side shut: discarding input until EOF */
     bool receiving;       /* a request has begun and is not complete yet (read timeout) */
+    bool in_body;         /* its head is parsed and a Content-Length body is being read */
+    bool reading_body;    /* the current read goes straight into `body` (on_alloc) */
     bool closing;         /* uv_close called */
     unsigned requests;    /* requests read on it so far */
     int open_handles;     /* the stream and the timer; freed when both are closed */

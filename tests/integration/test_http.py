@@ -408,3 +408,27 @@ def test_slow_but_steady_client_is_not_cut_off(make_server):
             time.sleep(0.15)
         out = _read_all(c)
     assert out.startswith(b"HTTP/1.1 200 "), out
+
+
+def test_large_body_then_pipelined_request(svc):
+    # A body over 64 KiB is read straight into its buffer; the request behind it on the same
+    # connection must still be parsed from where the body ends.
+    value = "v" * 300_000
+    body = json.dumps({"value": value}).encode()
+    first = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"Content-Length: %d\r\n\r\n" % len(body))
+    second = b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", svc.port)) as c:
+        c.sendall(first + body[:1000])
+        time.sleep(0.05)
+        for i in range(1000, len(body), 70_000):  # the rest in reads of several sizes
+            c.sendall(body[i:i + 70_000])
+            time.sleep(0.02)
+        c.sendall(second)
+        out = _read_all(c, timeout=5)
+    head1, _, rest = out.partition(b"\r\n\r\n")
+    assert head1.startswith(b"HTTP/1.1 200 "), out[:200]
+    length = int([l for l in head1.split(b"\r\n") if l.lower().startswith(b"content-length")][0]
+                 .split(b":")[1])
+    assert json.loads(rest[:length]) == {"value": value}
+    assert rest[length:].startswith(b"HTTP/1.1 200 ") and b'"alive"' in rest[length:]
