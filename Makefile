@@ -135,6 +135,7 @@ bench:
 	scripts/install-deps.sh build bench
 	$(MAKE) all
 	bench/hello/run.sh
+	bench/hop/run.sh
 	bench/vs-bentoml/run.sh
 
 # ---- install -------------------------------------------------------------------------------------
