@@ -259,21 +259,31 @@ int tfn_await(tfn_future_t *f, tfn_value_t **output, tfn_error_t *err)
     return f->rc;
 }
 
+/* Abandons a call still in flight (its answer, if one comes, belongs to nobody) and fails the
+ * future with `why`. */
+static void cancel(tfn_future_t *f, const char *why)
+{
+    if (f->done)
+        return;
+    if (f->exchange)
+        tfn__exchange_cancel(f->exchange);
+    if (f->local)
+        tfn__request_abandon(f->local);
+    f->exchange = NULL;
+    f->local = NULL;
+    fail(f, TFN_EINVAL, "%s", why);
+}
+
 void tfn_future_free(tfn_future_t *f)
 {
     if (!f)
         return;
-    if (!f->done) {
-        if (f->exchange)
-            tfn__exchange_cancel(f->exchange);
-        if (f->local)
-            tfn__request_abandon(f->local);
-        f->exchange = NULL;
-        f->local = NULL;
-    }
+    static const char why[] = "the future was freed (tfn_future_free)";
+    cancel(f, why); /* a call still in flight */
     tfn__buf_free(&f->body);
     f->output = NULL;
-    fail(f, TFN_EINVAL, "the future was freed (tfn_future_free)");
+    if (f->rc == 0) /* it had succeeded: its answer is gone now */
+        fail(f, TFN_EINVAL, why);
 }
 
 int tfn_await_all(tfn_future_t *const *futures, size_t n)
@@ -348,17 +358,8 @@ int tfn_sleep(tfn_ctx_t *ctx, uint32_t ms)
 
 void tfn__futures_cancel(tfn__request_t *req)
 {
-    for (tfn_future_t *f = req->futures; f; f = f->next) {
-        if (f->done)
-            continue;
-        if (f->exchange)
-            tfn__exchange_cancel(f->exchange);
-        if (f->local)
-            tfn__request_abandon(f->local);
-        f->exchange = NULL;
-        f->local = NULL;
-        fail(f, TFN_EINVAL, "abandoned: the handler returned without awaiting it");
-    }
+    for (tfn_future_t *f = req->futures; f; f = f->next)
+        cancel(f, "abandoned: the handler returned without awaiting it");
 }
 
 void tfn__futures_release(tfn__request_t *req)
