@@ -160,6 +160,37 @@ static int entry_forget(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out
     return 0;
 }
 
+static tfn_value_t *obj_ms(tfn_arena_t *a, int64_t ms)
+{
+    tfn_value_t *o = tfn_object(a);
+    tfn_object_set(a, o, "ms", tfn_int(a, ms));
+    return o;
+}
+
+/* Entry.free: frees one answered future and one still in flight; answers what awaits said. */
+static int entry_free(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
+{
+    tfn_arena_t *a = tfn_ctx_arena(ctx);
+    tfn_future_t *done = tfn_call_async(ctx, "Doubler", "double", in, NULL);
+    tfn_value_t *y;
+    int first = tfn_await(done, &y, NULL);
+    int64_t value = tfn_as_int(tfn_object_get(y, "y"));
+    tfn_future_free(done);
+    tfn_error_t err;
+    int again = tfn_await(done, &y, &err);
+    tfn_future_t *pending = tfn_call_async(ctx, "Doubler", "sleep", obj_ms(a, 100), NULL);
+    tfn_future_free(pending);
+    int freed = tfn_await(pending, NULL, NULL);
+    *out = tfn_object(a);
+    tfn_object_set(a, *out, "first", tfn_int(a, first));
+    tfn_object_set(a, *out, "value", tfn_int(a, value));
+    tfn_object_set(a, *out, "again", tfn_int(a, again));
+    tfn_object_set(a, *out, "again_output_null", tfn_bool(a, y == NULL));
+    tfn_object_set(a, *out, "message", tfn_string(a, err.message));
+    tfn_future_free(NULL);
+    return tfn_object_set(a, *out, "pending", tfn_int(a, freed));
+}
+
 static const tfn_field_t call_in[] = {
     {.name = "dep", .type = TFN_TYPE_STRING},
     {.name = "api", .type = TFN_TYPE_STRING},
@@ -175,6 +206,7 @@ static const tfn_api_t entry_apis[] = {
     {.name = "call", .handler = entry_call, .inputs = call_in},
     {.name = "threaded", .handler = entry_threaded, .inputs = x_in, .run = TFN_RUN_IN_THREAD},
     {.name = "forget", .handler = entry_forget, .inputs = ms_in},
+    {.name = "free", .handler = entry_free, .inputs = x_in},
     {0}};
 static const tfn_dependency_t entry_deps[] = {
     {.service = &doubler}, {.name = "Other", .service = &doubler2}, {0}};
@@ -360,6 +392,21 @@ static const tfn_api_t tripler_apis[] = {{.name = "double", .handler = triple, .
                                          {0}};
 static const tfn_service_t tripler = {.name = "Tripler", .apis = tripler_apis};
 
+static void test_future_free(void)
+{
+    tfn_error_t err;
+    tfn_test_t *t = tfn_test_new(&entry, &err);
+    tfn_value_t *out;
+    CHECK_EQ_INT(call(t, "free", obj_int("x", 21), &out, &err), 0);
+    CHECK_EQ_INT(tfn_as_int(tfn_object_get(out, "first")), 0);
+    CHECK_EQ_INT(tfn_as_int(tfn_object_get(out, "value")), 42);
+    CHECK_EQ_INT(tfn_as_int(tfn_object_get(out, "again")), TFN_EINVAL);
+    CHECK(tfn_as_bool(tfn_object_get(out, "again_output_null")));
+    CHECK(strstr(tfn_as_string(tfn_object_get(out, "message"), NULL), "tfn_future_free") != NULL);
+    CHECK_EQ_INT(tfn_as_int(tfn_object_get(out, "pending")), TFN_EINVAL);
+    tfn_test_free(t); /* the cancelled sleep finishes on its thread; nothing leaks */
+}
+
 static void test_double_replaces_dependency(void)
 {
     tfn_error_t err;
@@ -500,6 +547,7 @@ int main(void)
     RUN(test_tensor_roundtrip);
     RUN(test_threaded_handler_cannot_call);
     RUN(test_unawaited_call_is_cancelled);
+    RUN(test_future_free);
     RUN(test_double_replaces_dependency);
     RUN(test_init_failure);
     RUN(test_bad_graphs);
