@@ -136,8 +136,9 @@ static void test_classify_one(void)
     tfn_value_t *out;
     int right = 0;
     for (int i = 0; i < 8; i++) {
-        CHECK_EQ_INT(tfn_test_call(t, "classify", pixels_input(rows[i], i % 2 ? 1 : 2), arena,
-                                   &out, &err), 0);
+        CHECK_EQ_INT(
+            tfn_test_call(t, "classify", pixels_input(rows[i], i % 2 ? 1 : 2), arena, &out, &err),
+            0);
         right += label_of(out) == labels[i];
         tfn_value_t *votes = tfn_object_get(out, "votes");
         CHECK_EQ_INT(tfn_len(votes), 4);
@@ -155,7 +156,7 @@ static void test_classify_one(void)
     CHECK_EQ_INT(tfn_test_call(t, "classify", in, arena, &out, &err), 0);
     tfn_value_t *timings = tfn_object_get(out, "timings_ms");
     for (const char *const *k = (const char *const[]){"preprocess", "models", "aggregate",
-                                                       "postprocess", "total", NULL};
+                                                      "postprocess", "total", NULL};
          *k; k++)
         CHECK(tfn_as_float(tfn_object_get(timings, *k)) > 0);
     CHECK_EQ_INT(tfn_len(tfn_object_get(timings, "model_compute")), 4);
@@ -170,8 +171,8 @@ static void test_classify_batch_accuracy(void)
     for (int first = 0; first < nrows; first += 128) {
         int n = nrows - first < 128 ? nrows - first : 128;
         tfn_value_t *out;
-        CHECK_EQ_INT(tfn_test_call(t, "classify_batch", batch_input(first, n), arena, &out,
-                                   &err), 0);
+        CHECK_EQ_INT(tfn_test_call(t, "classify_batch", batch_input(first, n), arena, &out, &err),
+                     0);
         tfn_value_t *results = tfn_object_get(out, "results");
         CHECK_EQ_INT(tfn_len(results), n);
         CHECK_EQ_INT(tfn_len(tfn_object_get(out, "missing")), 0);
@@ -179,9 +180,9 @@ static void test_classify_batch_accuracy(void)
             const tfn_value_t *r = tfn_list_get(results, (size_t)i);
             right += label_of(r) == labels[first + i];
             for (int k = 0; k < DIGITS_KINDS; k++)
-                right_model[k] += tfn_as_int(tfn_object_get(tfn_object_get(r, "votes"),
-                                                            digits_kind_name(k))) ==
-                                  labels[first + i];
+                right_model[k] +=
+                    tfn_as_int(tfn_object_get(tfn_object_get(r, "votes"), digits_kind_name(k))) ==
+                    labels[first + i];
         }
     }
     int best = 0;
@@ -285,8 +286,10 @@ static void test_fault_injection_by_environment(void)
 }
 
 static const tfn_service_t failing_models[DIGITS_KINDS] = {
-    {.name = "XGBoost", .apis = failing_apis}, {.name = "LogReg", .apis = failing_apis},
-    {.name = "SVM", .apis = failing_apis}, {.name = "MLP", .apis = failing_apis}};
+    {.name = "XGBoost", .apis = failing_apis},
+    {.name = "LogReg", .apis = failing_apis},
+    {.name = "SVM", .apis = failing_apis},
+    {.name = "MLP", .apis = failing_apis}};
 
 static void test_no_model_answering_fails(void)
 {
@@ -382,12 +385,10 @@ static void test_bad_input_is_refused(void)
     big[5] = NAN;
     expect_400(t, "classify", pixels_input(big, 1), "pixels must be 0..16");
     tfn_value_t *short_in = tfn_object(arena);
-    tfn_object_set(arena, short_in, "pixels",
-                   tfn_tensor(arena, TFN_DTYPE_F32, 1, (int64_t[]){63}));
+    tfn_object_set(arena, short_in, "pixels", tfn_tensor(arena, TFN_DTYPE_F32, 1, (int64_t[]){63}));
     expect_400(t, "classify", short_in, "64 values or 8 rows of 8");
     tfn_value_t *wide = tfn_object(arena);
-    tfn_object_set(arena, wide, "pixels",
-                   tfn_tensor(arena, TFN_DTYPE_F32, 2, (int64_t[]){4, 16}));
+    tfn_object_set(arena, wide, "pixels", tfn_tensor(arena, TFN_DTYPE_F32, 2, (int64_t[]){4, 16}));
     expect_400(t, "classify", wide, "64 values or 8 rows of 8");
     expect_400(t, "classify", bytes_input("png", "\x89PNG\r\n\x1a\nrubbish", 15), "png");
     expect_400(t, "classify", bytes_input("pgm", "P5 8 8 255\n", 11), "truncated PGM");
@@ -420,8 +421,7 @@ static void test_png_and_pgm_give_the_row_back(void)
     size_t len;
     void *png = png_of(grey, 40, &len);
     CHECK(png != NULL);
-    CHECK_EQ_INT(tfn_test_call(t, "classify", bytes_input("png", png, len), arena, &out, &err),
-                 0);
+    CHECK_EQ_INT(tfn_test_call(t, "classify", bytes_input("png", png, len), arena, &out, &err), 0);
     CHECK_EQ_INT(label_of(out), want);
     CHECK(fabs(tfn_as_float(tfn_object_get(out, "confidence")) - want_conf) < 0.02);
     free(png);
@@ -432,8 +432,9 @@ static void test_png_and_pgm_give_the_row_back(void)
     int head = snprintf(pgm, sizeof pgm, "P5\n# a digit\n8 8\n16\n");
     for (int i = 0; i < 64; i++)
         pgm[head + i] = (char)rows[3][i];
-    CHECK_EQ_INT(tfn_test_call(t, "classify", bytes_input("pgm", pgm, (size_t)head + 64), arena,
-                               &out, &err), 0);
+    CHECK_EQ_INT(
+        tfn_test_call(t, "classify", bytes_input("pgm", pgm, (size_t)head + 64), arena, &out, &err),
+        0);
     CHECK_EQ_INT(label_of(out), want);
     CHECK(tfn_as_float(tfn_object_get(out, "confidence")) == want_conf);
     tfn_test_free(t);
@@ -509,8 +510,8 @@ static void test_image_reduction(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
-        CHECK_EQ_INT(digits_image_decode_pgm(bad[i].pgm, strlen(bad[i].pgm), &img, err,
-                                             sizeof err), -1);
+        CHECK_EQ_INT(digits_image_decode_pgm(bad[i].pgm, strlen(bad[i].pgm), &img, err, sizeof err),
+                     -1);
         if (!strstr(err, bad[i].words)) {
             fprintf(stderr, "  '%s': message '%s' lacks '%s'\n", bad[i].pgm, err, bad[i].words);
             CHECK(!"message");
@@ -564,9 +565,10 @@ static void test_weights_parse(void)
     CHECK_EQ_INT(digits_weights_parse(text, same, err, sizeof err), 0);
     CHECK(memcmp(w, same, sizeof w) == 0);
     CHECK_EQ_INT(digits_weights_parse("", w, err, sizeof err), 0); /* all 1 */
-    const char *bad[] = {"svm", "svm=", "svm=-1", "svm=1e3", "svm=nan", "svm=1,svm=2",
-                         "svm=1,", ",svm=1", "forest=1", "xgboost=0,logreg=0,svm=0,mlp=0",
-                         "svm=1.2.3"};
+    const char *bad[] = {
+        "svm",         "svm=",   "svm=-1", "svm=1e3",  "svm=nan",
+        "svm=1,svm=2", "svm=1,", ",svm=1", "forest=1", "xgboost=0,logreg=0,svm=0,mlp=0",
+        "svm=1.2.3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         double before = w[DIGITS_SVM];
         CHECK_EQ_INT(digits_weights_parse(bad[i], w, err, sizeof err), -1);

@@ -115,8 +115,10 @@ typedef struct reader {
     const unsigned char *p, *end;
 } reader_t;
 
-static bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-                                     c == '\v' || c == '\f'; }
+static bool is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 /* Skips whitespace and comments. */
 static void skip_space(reader_t *r)

@@ -37,14 +37,14 @@
 
 #include "dataset.h"
 
-#define DIGITS_IMAGE_MAX_SIDE   16384              /**< widest / highest picture accepted */
-#define DIGITS_IMAGE_MAX_PIXELS (4096u * 4096u)     /**< largest width x height accepted */
+#define DIGITS_IMAGE_MAX_SIDE   16384           /**< widest / highest picture accepted */
+#define DIGITS_IMAGE_MAX_PIXELS (4096u * 4096u) /**< largest width x height accepted */
 
 /** A decoded grey picture. samples is malloc'd: width*height samples, row-major, each 1 byte
  *  (maxval <= 255) or a uint16_t in host order (maxval > 255). */
 typedef struct digits_image {
     uint32_t width, height;
-    uint32_t maxval;  /**< 1..65535: a sample s means grey level s / maxval (0 black) */
+    uint32_t maxval; /**< 1..65535: a sample s means grey level s / maxval (0 black) */
     void *samples;
 } digits_image_t;
 

@@ -80,9 +80,8 @@ static int scale_pixels(tfn_ctx_t *ctx, const char *field, size_t row, const flo
             return row == SIZE_MAX
                        ? tfn_ctx_fail(ctx, TFN_EINVAL, "'%s'[%d] is %g: pixels must be 0..16",
                                       field, i, (double)v)
-                       : tfn_ctx_fail(ctx, TFN_EINVAL,
-                                      "'%s'[%zu][%d] is %g: pixels must be 0..16", field, row,
-                                      i, (double)v);
+                       : tfn_ctx_fail(ctx, TFN_EINVAL, "'%s'[%zu][%d] is %g: pixels must be 0..16",
+                                      field, row, i, (double)v);
         x[i] = v / 16;
     }
     return 0;
@@ -146,8 +145,8 @@ static int preprocess_batch(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t *
     const tfn_value_t *images = tfn_object_get(in, "images");
     int64_t n = tfn_tensor_shape(images)[0];
     if (n < 1 || n > DIGITS_MAX_BATCH)
-        return tfn_ctx_fail(ctx, TFN_EINVAL, "'images' has %lld rows: give 1..%d",
-                            (long long)n, DIGITS_MAX_BATCH);
+        return tfn_ctx_fail(ctx, TFN_EINVAL, "'images' has %lld rows: give 1..%d", (long long)n,
+                            DIGITS_MAX_BATCH);
     tfn_value_t *x = matrix(a, n, DIGITS_FEATURES);
     if (!x)
         return TFN_ENOMEM;
@@ -164,26 +163,42 @@ static int preprocess_batch(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t *
 }
 
 static const tfn_field_t preprocess_in[] = {
-    {.name = "pixels", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .optional = true,
+    {.name = "pixels",
+     .type = TFN_TYPE_TENSOR,
+     .dtype = TFN_DTYPE_F32,
+     .optional = true,
      .doc = "the 8x8 image as 64 values or 8 rows of 8, row by row, each 0..16 (ink high), as in "
             "the training data"},
-    {.name = "png", .type = TFN_TYPE_BYTES, .optional = true,
+    {.name = "png",
+     .type = TFN_TYPE_BYTES,
+     .optional = true,
      .doc = "a PNG of any size and colour type (base64 in JSON)"},
-    {.name = "pgm", .type = TFN_TYPE_BYTES, .optional = true,
+    {.name = "pgm",
+     .type = TFN_TYPE_BYTES,
+     .optional = true,
      .doc = "a PGM (P2 or P5) of any size (base64 in JSON)"},
     {0}};
-static const tfn_field_t images_in[] = {
-    {.name = "images", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {-1, DIGITS_FEATURES}, .doc = "n images of 64 values 0..16, row by row"},
-    {0}};
+static const tfn_field_t images_in[] = {{.name = "images",
+                                         .type = TFN_TYPE_TENSOR,
+                                         .dtype = TFN_DTYPE_F32,
+                                         .ndim = 2,
+                                         .shape = {-1, DIGITS_FEATURES},
+                                         .doc = "n images of 64 values 0..16, row by row"},
+                                        {0}};
 static const tfn_api_t preprocessing_apis[] = {
-    {.name = "preprocess", .handler = preprocess, .inputs = preprocess_in,
-     .output = TFN_TYPE_OBJECT, .run = TFN_RUN_IN_THREAD,
+    {.name = "preprocess",
+     .handler = preprocess,
+     .inputs = preprocess_in,
+     .output = TFN_TYPE_OBJECT,
+     .run = TFN_RUN_IN_THREAD,
      .doc = "exactly one of pixels, png, pgm -> {\"x\": float32[1][64] in [0, 1]}; pictures are "
             "made grey, inverted if their background is light, area-averaged to 8x8 and "
             "stretched to 0..16"},
-    {.name = "preprocess_batch", .handler = preprocess_batch, .inputs = images_in,
-     .output = TFN_TYPE_OBJECT, .doc = "{\"images\": float32[n][64] 0..16} -> {\"x\": [n][64]}"},
+    {.name = "preprocess_batch",
+     .handler = preprocess_batch,
+     .inputs = images_in,
+     .output = TFN_TYPE_OBJECT,
+     .doc = "{\"images\": float32[n][64] 0..16} -> {\"x\": [n][64]}"},
     {0}};
 static const tfn_service_t preprocessing = {
     .name = "Preprocessing",
@@ -219,8 +234,10 @@ static int parse_fault(digits_kind_t kind, model_state_t *st, char *err, size_t 
         size_t len = end ? (size_t)(end - p) : strlen(p);
         char item[64];
         if (len >= sizeof item || !(colon = memchr(p, ':', len))) {
-            snprintf(err, errlen, "DIGITS_FAULT: '%.*s' is not MODEL:fail, MODEL:sleep=MS or "
-                     "MODEL:init", (int)(len < 60 ? len : 60), p);
+            snprintf(err, errlen,
+                     "DIGITS_FAULT: '%.*s' is not MODEL:fail, MODEL:sleep=MS or "
+                     "MODEL:init",
+                     (int)(len < 60 ? len : 60), p);
             return -1;
         }
         memcpy(item, p, len);
@@ -238,7 +255,8 @@ static int parse_fault(digits_kind_t kind, model_state_t *st, char *err, size_t 
                         ? FAULT_SLEEP
                         : FAULT_NONE;
         if (digits_kind_from_name(item, &k) < 0 || f == FAULT_NONE) {
-            snprintf(err, errlen, "DIGITS_FAULT: '%.*s' is not MODEL:fail, MODEL:sleep=MS or "
+            snprintf(err, errlen,
+                     "DIGITS_FAULT: '%.*s' is not MODEL:fail, MODEL:sleep=MS or "
                      "MODEL:init (MODEL one of xgboost, logreg, svm, mlp)",
                      (int)(len < 60 ? len : 60), p);
             return -1;
@@ -264,8 +282,8 @@ static int model_init(tfn_worker_t *worker, void **state, digits_kind_t kind)
         return tfn_worker_fail(worker, TFN_EINIT, "%s", err);
     }
     if (st->fault == FAULT_INIT) {
-        int rc = tfn_worker_fail(worker, TFN_EINIT, "fault injected (DIGITS_FAULT=%s)",
-                                 st->fault_text);
+        int rc =
+            tfn_worker_fail(worker, TFN_EINIT, "fault injected (DIGITS_FAULT=%s)", st->fault_text);
         free(st);
         return rc;
     }
@@ -303,16 +321,17 @@ static int predict_proba(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **ou
     const tfn_value_t *x = tfn_object_get(in, "x");
     int64_t n = tfn_tensor_shape(x)[0];
     if (n > DIGITS_MAX_BATCH)
-        return tfn_ctx_fail(ctx, TFN_EINVAL, "'x' has %lld rows, more than %d",
-                            (long long)n, DIGITS_MAX_BATCH);
+        return tfn_ctx_fail(ctx, TFN_EINVAL, "'x' has %lld rows, more than %d", (long long)n,
+                            DIGITS_MAX_BATCH);
     if (st->fault == FAULT_FAIL)
-        return tfn_ctx_fail(ctx, TFN_EHANDLER, "fault injected (DIGITS_FAULT=%s)",
-                            st->fault_text);
+        return tfn_ctx_fail(ctx, TFN_EHANDLER, "fault injected (DIGITS_FAULT=%s)", st->fault_text);
     if (st->fault == FAULT_SLEEP) { /* a slow model that gives up at the request's deadline */
         for (double until = now_ms() + st->sleep_ms; now_ms() < until;) {
             if (tfn_ctx_remaining_ms(ctx) <= 0)
-                return tfn_ctx_fail(ctx, TFN_ETIMEOUT, "fault injected (DIGITS_FAULT=%s): gave "
-                                    "up at the deadline", st->fault_text);
+                return tfn_ctx_fail(ctx, TFN_ETIMEOUT,
+                                    "fault injected (DIGITS_FAULT=%s): gave "
+                                    "up at the deadline",
+                                    st->fault_text);
             usleep(2000);
         }
     }
@@ -322,8 +341,8 @@ static int predict_proba(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **ou
         return TFN_ENOMEM;
     char err[256];
     double t0 = now_ms();
-    if (digits_model_predict_proba(st->model, tfn_tensor_data(x), (size_t)n,
-                                   tfn_tensor_data(proba), err, sizeof err) < 0)
+    if (digits_model_predict_proba(st->model, tfn_tensor_data(x), (size_t)n, tfn_tensor_data(proba),
+                                   err, sizeof err) < 0)
         return tfn_ctx_fail(ctx, TFN_EINVAL, "%s", err);
     double ms = now_ms() - t0;
     *out = tfn_object(a);
@@ -331,30 +350,61 @@ static int predict_proba(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **ou
     return rc ? rc : set(a, *out, "compute_ms", tfn_float(a, ms));
 }
 
-static const tfn_field_t x_in[] = {
-    {.name = "x", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {-1, DIGITS_FEATURES}, .doc = "n images of 64 values in [0, 1] (pixels / 16)"},
-    {0}};
+static const tfn_field_t x_in[] = {{.name = "x",
+                                    .type = TFN_TYPE_TENSOR,
+                                    .dtype = TFN_DTYPE_F32,
+                                    .ndim = 2,
+                                    .shape = {-1, DIGITS_FEATURES},
+                                    .doc = "n images of 64 values in [0, 1] (pixels / 16)"},
+                                   {0}};
 static const tfn_api_t model_apis[] = {
-    {.name = "predict_proba", .handler = predict_proba, .inputs = x_in,
-     .output = TFN_TYPE_OBJECT, .run = TFN_RUN_IN_THREAD,
+    {.name = "predict_proba",
+     .handler = predict_proba,
+     .inputs = x_in,
+     .output = TFN_TYPE_OBJECT,
+     .run = TFN_RUN_IN_THREAD,
      .doc = "{\"x\": float32[n][64]} -> {\"probabilities\": float32[n][10], \"compute_ms\"}"},
     {0}};
 
 /* Resources per model, from examples/digits/README.md's measurements: the SVM is the slowest
  * (about 60-90 us a row), XGBoost next; liblinear and the MLP are cheap. */
-#define MODEL_SERVICE(NAME, DOC, INIT, CPU, MEM)                                                   \
-    {.name = NAME, .doc = DOC, .apis = model_apis, .init = INIT, .shutdown = model_shutdown,      \
-     .resources = {.cpu = CPU, .memory_mb = MEM}, .workers = 1, .threads = 2,                      \
-     .traffic = {.timeout_ms = 5000, .max_concurrency = 256}}
-
 static const tfn_service_t model_services[DIGITS_KINDS] = {
-    MODEL_SERVICE("XGBoost", "gradient-boosted trees (XGBoost), xgboost.ubj", init_xgboost, 1.0,
-                  512),
-    MODEL_SERVICE("LogReg", "logistic regression (liblinear), logreg.model", init_logreg, 0.25,
-                  128),
-    MODEL_SERVICE("SVM", "RBF support-vector machine (libsvm), svm.model", init_svm, 1.0, 256),
-    MODEL_SERVICE("MLP", "64-128-10 perceptron (OpenBLAS), mlp.bin", init_mlp, 0.5, 256),
+    {.name = "XGBoost",
+     .doc = "gradient-boosted trees (XGBoost), xgboost.ubj",
+     .apis = model_apis,
+     .init = init_xgboost,
+     .shutdown = model_shutdown,
+     .resources = {.cpu = 1.0, .memory_mb = 512},
+     .workers = 1,
+     .threads = 2,
+     .traffic = {.timeout_ms = 5000, .max_concurrency = 256}},
+    {.name = "LogReg",
+     .doc = "logistic regression (liblinear), logreg.model",
+     .apis = model_apis,
+     .init = init_logreg,
+     .shutdown = model_shutdown,
+     .resources = {.cpu = 0.25, .memory_mb = 128},
+     .workers = 1,
+     .threads = 2,
+     .traffic = {.timeout_ms = 5000, .max_concurrency = 256}},
+    {.name = "SVM",
+     .doc = "RBF support-vector machine (libsvm), svm.model",
+     .apis = model_apis,
+     .init = init_svm,
+     .shutdown = model_shutdown,
+     .resources = {.cpu = 1.0, .memory_mb = 256},
+     .workers = 1,
+     .threads = 2,
+     .traffic = {.timeout_ms = 5000, .max_concurrency = 256}},
+    {.name = "MLP",
+     .doc = "64-128-10 perceptron (OpenBLAS), mlp.bin",
+     .apis = model_apis,
+     .init = init_mlp,
+     .shutdown = model_shutdown,
+     .resources = {.cpu = 0.5, .memory_mb = 256},
+     .workers = 1,
+     .threads = 2,
+     .traffic = {.timeout_ms = 5000, .max_concurrency = 256}},
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -470,11 +520,18 @@ static int vote(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 
 static const tfn_field_t vote_in[] = {
     {.name = "models", .type = TFN_TYPE_LIST, .doc = "the names of the k models that answered"},
-    {.name = "probabilities", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 3,
-     .shape = {-1, -1, DIGITS_CLASSES}, .doc = "their probabilities, [k][n][10]"},
+    {.name = "probabilities",
+     .type = TFN_TYPE_TENSOR,
+     .dtype = TFN_DTYPE_F32,
+     .ndim = 3,
+     .shape = {-1, -1, DIGITS_CLASSES},
+     .doc = "their probabilities, [k][n][10]"},
     {0}};
 static const tfn_api_t aggregator_apis[] = {
-    {.name = "vote", .handler = vote, .inputs = vote_in, .output = TFN_TYPE_OBJECT,
+    {.name = "vote",
+     .handler = vote,
+     .inputs = vote_in,
+     .output = TFN_TYPE_OBJECT,
      .doc = "weighted mean of the models' probabilities -> {\"probabilities\": [n][10], "
             "\"weights\": the normalised weights used}"},
     {0}};
@@ -531,15 +588,28 @@ static int format(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 
 static const tfn_field_t format_in[] = {
     {.name = "models", .type = TFN_TYPE_LIST, .doc = "the names of the k models that answered"},
-    {.name = "probabilities", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 3,
-     .shape = {-1, -1, DIGITS_CLASSES}, .doc = "their probabilities, [k][n][10]"},
-    {.name = "ensemble", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {-1, DIGITS_CLASSES}, .doc = "the Aggregator's probabilities, [n][10]"},
-    {.name = "missing", .type = TFN_TYPE_LIST, .optional = true,
+    {.name = "probabilities",
+     .type = TFN_TYPE_TENSOR,
+     .dtype = TFN_DTYPE_F32,
+     .ndim = 3,
+     .shape = {-1, -1, DIGITS_CLASSES},
+     .doc = "their probabilities, [k][n][10]"},
+    {.name = "ensemble",
+     .type = TFN_TYPE_TENSOR,
+     .dtype = TFN_DTYPE_F32,
+     .ndim = 2,
+     .shape = {-1, DIGITS_CLASSES},
+     .doc = "the Aggregator's probabilities, [n][10]"},
+    {.name = "missing",
+     .type = TFN_TYPE_LIST,
+     .optional = true,
      .doc = "the models that did not answer, passed through"},
     {0}};
 static const tfn_api_t postprocessing_apis[] = {
-    {.name = "format", .handler = format, .inputs = format_in, .output = TFN_TYPE_OBJECT,
+    {.name = "format",
+     .handler = format,
+     .inputs = format_in,
+     .output = TFN_TYPE_OBJECT,
      .doc = "-> {\"results\": [{\"label\", \"confidence\", \"votes\"}] x n, \"missing\"}"},
     {0}};
 static const tfn_service_t postprocessing = {
@@ -607,8 +677,8 @@ static int ensemble(tfn_ctx_t *ctx, tfn_value_t *x, tfn_value_t *timings, double
     tfn_call_options_t opts = {.timeout_ms = st->model_timeout_ms};
     tfn_future_t *pending[DIGITS_KINDS];
     for (int k = 0; k < DIGITS_KINDS; k++)
-        pending[k] = tfn_call_async(ctx, digits_model_service_names[k], "predict_proba", args,
-                                    &opts);
+        pending[k] =
+            tfn_call_async(ctx, digits_model_service_names[k], "predict_proba", args, &opts);
     tfn_await_all(pending, DIGITS_KINDS); /* as long as the slowest, or its timeout */
     if (lap(a, timings, "models", t))
         return TFN_ENOMEM;
@@ -635,18 +705,19 @@ static int ensemble(tfn_ctx_t *ctx, tfn_value_t *x, tfn_value_t *timings, double
         if (rc == 0 && (tfn_tensor_ndim(proba) != 2 || tfn_tensor_shape(proba)[0] != n ||
                         tfn_tensor_shape(proba)[1] != DIGITS_CLASSES ||
                         tfn_tensor_dtype(proba) != TFN_DTYPE_F32))
-            rc = tfn_error_set(&err, TFN_EPROTO, "answered something else than [%lld][10] "
-                               "float32 probabilities", (long long)n);
+            rc = tfn_error_set(&err, TFN_EPROTO,
+                               "answered something else than [%lld][10] "
+                               "float32 probabilities",
+                               (long long)n);
         if (rc != 0) {
             tfn_value_t *m = tfn_object(a);
             if (!m || set(a, m, "model", tfn_string(a, name)) ||
                 set(a, m, "code", tfn_string(a, tfn_errname(err.code))) ||
-                set(a, m, "error", tfn_string(a, err.message)) ||
-                tfn_list_append(a, missing, m))
+                set(a, m, "error", tfn_string(a, err.message)) || tfn_list_append(a, missing, m))
                 return TFN_ENOMEM;
             size_t used = strlen(why_all);
-            snprintf(why_all + used, sizeof why_all - used, "%s%s: %.80s", used ? "; " : "",
-                     name, err.message);
+            snprintf(why_all + used, sizeof why_all - used, "%s%s: %.80s", used ? "; " : "", name,
+                     err.message);
             continue;
         }
         memcpy(rows + k_ok * n * DIGITS_CLASSES, tfn_tensor_data(proba),
@@ -654,14 +725,14 @@ static int ensemble(tfn_ctx_t *ctx, tfn_value_t *x, tfn_value_t *timings, double
         if (tfn_list_append(a, names, tfn_string(a, name)))
             return TFN_ENOMEM;
         k_ok++;
-        if (compute && set(a, compute, name,
-                           tfn_float(a, tfn_as_float(tfn_object_get(answer, "compute_ms")))))
+        if (compute &&
+            set(a, compute, name, tfn_float(a, tfn_as_float(tfn_object_get(answer, "compute_ms")))))
             return TFN_ENOMEM;
     }
     if (k_ok == 0)
         return tfn_ctx_fail(ctx, TFN_EDEPENDENCY, "no model answered: %.200s", why_all);
-    tfn_value_t *present = tfn_tensor_wrap(a, TFN_DTYPE_F32, 3,
-                                           (int64_t[]){k_ok, n, DIGITS_CLASSES}, rows);
+    tfn_value_t *present =
+        tfn_tensor_wrap(a, TFN_DTYPE_F32, 3, (int64_t[]){k_ok, n, DIGITS_CLASSES}, rows);
 
     tfn_value_t *vote_args = tfn_object(a), *voted;
     tfn_error_t err;
@@ -736,37 +807,59 @@ static int classify_batch(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **o
 }
 
 static const tfn_field_t classify_in[] = {
-    {.name = "pixels", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .optional = true,
+    {.name = "pixels",
+     .type = TFN_TYPE_TENSOR,
+     .dtype = TFN_DTYPE_F32,
+     .optional = true,
      .doc = "the 8x8 image as 64 values or 8 rows of 8, each 0..16 (ink high)"},
-    {.name = "png", .type = TFN_TYPE_BYTES, .optional = true,
+    {.name = "png",
+     .type = TFN_TYPE_BYTES,
+     .optional = true,
      .doc = "or a PNG of any size (base64 in JSON): dark on light or light on dark"},
-    {.name = "pgm", .type = TFN_TYPE_BYTES, .optional = true,
+    {.name = "pgm",
+     .type = TFN_TYPE_BYTES,
+     .optional = true,
      .doc = "or a PGM, P2 or P5, of any size (base64 in JSON)"},
-    {.name = "timings", .type = TFN_TYPE_BOOL, .optional = true,
+    {.name = "timings",
+     .type = TFN_TYPE_BOOL,
+     .optional = true,
      .doc = "add \"timings_ms\": milliseconds per stage, as the entry saw them, and each "
             "model's own compute time"},
     {0}};
-static const tfn_field_t classify_batch_in[] = {
-    {.name = "images", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .ndim = 2,
-     .shape = {-1, DIGITS_FEATURES}, .doc = "n images of 64 values 0..16, row by row"},
-    {.name = "timings", .type = TFN_TYPE_BOOL, .optional = true,
-     .doc = "add \"timings_ms\" as for classify"},
-    {0}};
+static const tfn_field_t classify_batch_in[] = {{.name = "images",
+                                                 .type = TFN_TYPE_TENSOR,
+                                                 .dtype = TFN_DTYPE_F32,
+                                                 .ndim = 2,
+                                                 .shape = {-1, DIGITS_FEATURES},
+                                                 .doc = "n images of 64 values 0..16, row by row"},
+                                                {.name = "timings",
+                                                 .type = TFN_TYPE_BOOL,
+                                                 .optional = true,
+                                                 .doc = "add \"timings_ms\" as for classify"},
+                                                {0}};
 static const tfn_api_t digits_apis[] = {
-    {.name = "classify", .handler = classify, .inputs = classify_in, .output = TFN_TYPE_OBJECT,
+    {.name = "classify",
+     .handler = classify,
+     .inputs = classify_in,
+     .output = TFN_TYPE_OBJECT,
      .doc = "one image (exactly one of pixels, png, pgm) -> {\"label\", \"confidence\", "
             "\"votes\": each model's label, \"missing\": the models that did not answer and "
             "why}"},
-    {.name = "classify_batch", .handler = classify_batch, .inputs = classify_batch_in,
+    {.name = "classify_batch",
+     .handler = classify_batch,
+     .inputs = classify_batch_in,
      .output = TFN_TYPE_OBJECT,
      .doc = "n images -> {\"results\": [{\"label\", \"confidence\", \"votes\"}] x n, "
             "\"missing\"}: one batched call to each model"},
     {0}};
-static const tfn_dependency_t digits_deps[] = {
-    {.service = &preprocessing},     {.service = &model_services[DIGITS_XGBOOST]},
-    {.service = &model_services[DIGITS_LOGREG]}, {.service = &model_services[DIGITS_SVM]},
-    {.service = &model_services[DIGITS_MLP]},    {.service = &aggregator},
-    {.service = &postprocessing},    {0}};
+static const tfn_dependency_t digits_deps[] = {{.service = &preprocessing},
+                                               {.service = &model_services[DIGITS_XGBOOST]},
+                                               {.service = &model_services[DIGITS_LOGREG]},
+                                               {.service = &model_services[DIGITS_SVM]},
+                                               {.service = &model_services[DIGITS_MLP]},
+                                               {.service = &aggregator},
+                                               {.service = &postprocessing},
+                                               {0}};
 
 const tfn_service_t digits_service = {
     .name = "Digits",

@@ -88,7 +88,7 @@ static double time_predict(const digits_model_t *m, const digits_set_t *test, si
  * Soft-vote weights by cross-validation
  * ------------------------------------------------------------------------------------------- */
 
-#define CV_FOLDS 5
+#define CV_FOLDS     5
 #define WEIGHT_STEPS 20 /* weights are multiples of 1/20, each at least 1/20, summing to 1 */
 
 /* Mean log-loss and accuracy of the soft vote with weights w over n rows of probabilities. */

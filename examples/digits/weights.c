@@ -92,8 +92,8 @@ int digits_weights_parse(const char *text, double w[DIGITS_KINDS], char *err, si
         char key[32];
         size_t klen = (size_t)(name_end - name);
         digits_kind_t kind;
-        if (klen >= sizeof key || (memcpy(key, name, klen), key[klen] = 0,
-                                   digits_kind_from_name(key, &kind) < 0)) {
+        if (klen >= sizeof key ||
+            (memcpy(key, name, klen), key[klen] = 0, digits_kind_from_name(key, &kind) < 0)) {
             set_err(err, errlen, "unknown model '%.*s' (%s, %s, %s, %s)", (int)klen, name,
                     digits_kind_name(0), digits_kind_name(1), digits_kind_name(2),
                     digits_kind_name(3));

@@ -13,6 +13,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import time
 import zlib
 
@@ -244,3 +245,13 @@ def test_missing_model_file_stops_the_graph(tmp_path):
                          timeout=60)
     assert out.returncode == 1, out
     assert str(d / "logreg.model").encode() in out.stderr, out.stderr
+
+
+def test_openapi_document_is_valid():
+    doc = subprocess.run([DIGITS, "openapi"], capture_output=True, timeout=30, check=True).stdout
+    paths = json.loads(doc)["paths"]
+    assert "/classify" in paths and "/classify_batch" in paths
+    check = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                         "validate_openapi.py")],
+                           input=doc, capture_output=True, timeout=60)
+    assert check.returncode == 0, check.stderr
