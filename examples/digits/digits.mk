@@ -16,6 +16,7 @@
 #   $(BUILD)/examples/digits              the ensemble of services (services.c, preprocessing in
 #                                         image.c); needs the top Makefile (libtiffin)
 #   $(BUILD)/tests/test_digits_graph      its unit test (tests/test_digits_graph.c), a test graph
+#   $(BUILD)/fuzz/fuzz_digits_image       libFuzzer target of the PNG/PGM decoders (make fuzz)
 #   digits, digits-models, digits-test    all of the above / the models / build and run the test
 #
 # Needs the Debian packages libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev
@@ -92,6 +93,13 @@ $(DIGITS_GRAPH_TEST): tests/test_digits_graph.c tests/check.h $(DIGITS_SERVICE_O
 $(DIGITS_TEST): $(DIGITS_OBJ)/test_models.o $(DIGITS_MODEL_OBJS) $(DIGITS_MODELS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(filter %.o,$^) $(LDFLAGS) $(DIGITS_LIBS) -o $@
+
+# The image decoders' fuzz target: `make fuzz` and `fuzz-corpus` find it by its name
+# (fuzz/fuzz_*.c); this rule overrides the top Makefile's, which links only the library.
+$(BUILD)/fuzz/fuzz_digits_image: fuzz/fuzz_digits_image.c $(DIGITS_SRC)/image.c $(DIGITS_SRC)/image.h
+	@mkdir -p $(@D)
+	clang $(WARN) -I$(DIGITS_SRC) -O1 -g -fsanitize=fuzzer,address,undefined $< \
+	    $(DIGITS_SRC)/image.c -lpng -lm -o $@
 
 # The data does not depend on the build: another build folder copies build/'s if it has it.
 $(DIGITS_DIR)/digits.csv.gz:
