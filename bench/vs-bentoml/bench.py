@@ -185,13 +185,9 @@ def cmd_rss(root, out, interval=0.05):
 CASES = [  # name, what, tiffin program, BentoML entry
     ("sequential", "sequential: Pipeline -> Preprocessing -> InferenceModel -> Postprocessing"),
     ("ensemble", "ensemble: Ensemble -> Preprocessor -> [ModelA, ModelB] -> Aggregator"),
-    ("relay", "hop: Relay -> Echo, 1 MiB float32 tensor (tiffin: bench/hop, `t` untyped)"),
+    ("relay", "hop: Relay -> Echo, 1 MiB float32 tensor (tiffin: bench/hop)"),
     ("echo", "hop baseline: Echo alone, same request (tiffin: bench/hop --service Echo)"),
-    ("relay_t", "hop: Relay -> Echo, tiffin with `t` typed float32 tensor (hop_tensor.c)"),
-    ("echo_t", "hop baseline: Echo alone, tiffin with `t` typed (hop_tensor.c)"),
 ]
-# BentoML's hop is always numpy-typed: the *_t cases compare with its relay/echo measurements.
-BENTO_SAME = {"relay_t": "relay", "echo_t": "echo"}
 
 
 def _us(v):
@@ -243,7 +239,7 @@ def _digits(x):
 
 
 def _hops(out_dir, load):
-    """Per-hop overhead per server variant: from the interleaved pairs (hop.tsv, the measure) and
+    """Per-hop overhead per server: from the interleaved pairs (hop.tsv, the measure) and
     from the wrk p50s at 1 connection of the separate Relay and Echo runs (paired by run)."""
     pairs = {}
     path = os.path.join(out_dir, "hop.tsv")
@@ -264,8 +260,7 @@ def _hops(out_dir, load):
 
     out = {}
     for body in ("tensor", "tiny"):
-        for name, server, relay, echo in (("tiffin (bench/hop, `t` untyped)", "tiffin", "relay", "echo"),
-                                          ("tiffin (hop_tensor.c, `t` typed float32)", "tiffin", "relay_t", "echo_t"),
+        for name, server, relay, echo in (("tiffin", "tiffin", "relay", "echo"),
                                           ("BentoML", "bentoml", "relay", "echo")):
             p = pairs.get((server, relay, body))
             out[body, name] = {"pair": _stat(p["diff"]) if p else None,
@@ -280,20 +275,19 @@ def cmd_report(out_dir):
     load, start = _load(out_dir)
     conns = sorted({k[2] for k in load})
     have = [c for c in CASES if any(k[1] == c[0] for k in load)]
-    bento = lambda case: BENTO_SAME.get(case, case)
 
     print("| case | measure | tiffin | BentoML | tiffin / BentoML |")
     print("|---|---|---:|---:|---:|")
     for case, what in have:
         print(f"| **{case}** | {what} | | | |")
         for c in conns:
-            t, b = load.get(("tiffin", case, c)), load.get(("bentoml", bento(case), c))
+            t, b = load.get(("tiffin", case, c)), load.get(("bentoml", case, c))
             for key, label, unit in (("rps", "throughput", "req/s"), ("p50", "p50 latency", "ms"),
                                      ("p99", "p99 latency", "ms")):
                 ts, bs = _stat(t[key] if t else []), _stat(b[key] if b else [])
                 dg = _digits(min(x[0] for x in (ts, bs) if x) if ts or bs else 0)
                 print(f"| | {label}, {c} conn{'s' if c > 1 else ''} ({unit}) | {_fmt(ts, dg)} | {_fmt(bs, dg)} | {_ratio(ts, bs)} |")
-        t, b = start.get(("tiffin", case)), start.get(("bentoml", bento(case)))
+        t, b = start.get(("tiffin", case)), start.get(("bentoml", case))
         for key, label, dg in (("rss", "peak RSS, sum over all processes (MB)", 1),
                                ("n", "processes", 0),
                                ("one", "peak RSS of the largest process (MB)", 1),
@@ -301,9 +295,6 @@ def cmd_report(out_dir):
                                ("ready", "start to ready (s)", 3)):
             ts, bs = _stat(t[key] if t else []), _stat(b[key] if b else [])
             print(f"| | {label} | {_fmt(ts, dg)} | {_fmt(bs, dg)} | {_ratio(ts, bs)} |")
-    if any(bento(c[0]) != c[0] for c in have):
-        print()
-        print("relay_t, echo_t: BentoML's column repeats its relay, echo (its hop is numpy-typed already).")
 
     hops = _hops(out_dir, load)
     print()
@@ -329,20 +320,18 @@ def cmd_report(out_dir):
     print("| target | measured | met |")
     print("|---|---:|:---:|")
     for body in ("tensor", "tiny"):
-        bh = hops[body, "BentoML"]["pair"]
-        for name in ("tiffin (bench/hop, `t` untyped)", "tiffin (hop_tensor.c, `t` typed float32)"):
-            h = hops[body, name]["pair"]
-            if h and bh:
-                r = ratio(bh, h) if bh[0] > 0 else None
-                if r is None:
-                    shown = f"{h[0]:.3f} ms vs {bh[0]:.3f} ms"
-                elif r >= 1:
-                    shown = f"{r:.1f}x lower ({h[0]:.3f} vs {bh[0]:.3f} ms)"
-                else:
-                    shown = f"{1 / r:.1f}x HIGHER ({h[0]:.3f} vs {bh[0]:.3f} ms)"
-                met = "yes" if (r is None and h[0] <= 0) or (r and r >= 20) else "no"
-                payload = "1 MiB tensor" if body == "tensor" else "1 x 1 tensor"
-                print(f"| per-hop overhead >= 20x lower than BentoML's, {payload}, {name} | {shown} | {met} |")
+        bh, h = hops[body, "BentoML"]["pair"], hops[body, "tiffin"]["pair"]
+        if h and bh:
+            r = ratio(bh, h) if bh[0] > 0 else None
+            if r is None:
+                shown = f"{h[0]:.3f} ms vs {bh[0]:.3f} ms"
+            elif r >= 1:
+                shown = f"{r:.1f}x lower ({h[0]:.3f} vs {bh[0]:.3f} ms)"
+            else:
+                shown = f"{1 / r:.1f}x HIGHER ({h[0]:.3f} vs {bh[0]:.3f} ms)"
+            met = "yes" if (r is None and h[0] <= 0) or (r and r >= 20) else "no"
+            payload = "1 MiB tensor" if body == "tensor" else "1 x 1 tensor"
+            print(f"| per-hop overhead >= 20x lower than BentoML's, {payload} | {shown} | {met} |")
     for c in conns:
         t, b = load.get(("tiffin", "sequential", c)), load.get(("bentoml", "sequential", c))
         r = ratio(_stat(t["rps"]) if t else None, _stat(b["rps"]) if b else None)
@@ -355,13 +344,12 @@ def cmd_report(out_dir):
             print(f"| RSS per process < 10 MB under load, tiffin {case} | {per:.1f} MB on average, {max(t['one']):.1f} MB the largest | {'yes' if max(t['one']) < 10 else 'no'} |")
 
     # Chart data: one block per panel (gnuplot `index`), one line per case: median, min, max of
-    # tiffin, tiffin with the typed hop (hop cases only), BentoML; "-" where there is none.
+    # tiffin and of BentoML; "-" where there is none.
     def triple(s):
         return "- - -" if s is None else f"{s[0]:.6g} {s[1]:.6g} {s[2]:.6g}"
 
     label = {"sequential": "sequential", "ensemble": "ensemble", "relay": "Relay->Echo|1 MiB",
              "echo": "Echo alone|1 MiB"}
-    typed = {"relay": "relay_t", "echo": "echo_t"}
     panels = [("rps", 1), ("rps", 64), ("p50", 1), ("p99", 64), ("rss", None), ("ready", None)]
     with open(os.path.join(out_dir, "chart.dat"), "w") as f:
         for key, c in panels:
@@ -371,15 +359,12 @@ def cmd_report(out_dir):
                     get = lambda srv, cs: _stat(start[(srv, cs)][key]) if (srv, cs) in start and start[(srv, cs)][key] else None
                 else:
                     get = lambda srv, cs: _stat(load[(srv, cs, c)][key]) if (srv, cs, c) in load else None
-                f.write(f'"{label[case]}" {triple(get("tiffin", case))} '
-                        f'{triple(get("tiffin", typed[case]) if case in typed else None)} '
-                        f'{triple(get("bentoml", case))}\n')
+                f.write(f'"{label[case]}" {triple(get("tiffin", case))} {triple(get("bentoml", case))}\n')
             f.write("\n\n")
         clamp = lambda s: None if s is None else tuple(max(x, 0.001) for x in s)  # log scale
         f.write("# per-hop overhead, ms\n")
         for body, lab in (("tensor", "1 MiB tensor"), ("tiny", "1 x 1 tensor")):
-            f.write(f'"{lab}" {triple(clamp(hops[body, "tiffin (bench/hop, `t` untyped)"]["pair"]))} '
-                    f'{triple(clamp(hops[body, "tiffin (hop_tensor.c, `t` typed float32)"]["pair"]))} '
+            f.write(f'"{lab}" {triple(clamp(hops[body, "tiffin"]["pair"]))} '
                     f'{triple(clamp(hops[body, "BentoML"]["pair"]))}\n')
 
 

@@ -1,6 +1,6 @@
 # The chart of run.sh: docs/bench-vs-bentoml.png. run.sh fills in @DATA@, @OUT@, @TITLE@, @HOP@ and @NOTES@.
-# Data (bench.py report): one block per panel; columns: case, then median, min, max of tiffin,
-# of tiffin with the typed hop (hop cases only) and of BentoML; "-" where there is none.
+# Data (bench.py report): one block per panel; columns: case, then median, min, max of tiffin
+# and of BentoML; "-" where there is none.
 set terminal pngcairo size 1800,1050 font "DejaVu Sans,12" noenhanced
 set output "@OUT@"
 set datafile missing "-"
@@ -17,7 +17,7 @@ set border 3
 set bars 2
 set offsets 0, 0, graph 0.12, 0
 set bmargin 4
-c_tiffin = "#1f77b4"; c_typed = "#7fbfea"; c_bento = "#ff7f0e"
+c_tiffin = "#1f77b4"; c_bento = "#ff7f0e"
 # the median, printed above each bar
 num(y) = y >= 100 ? sprintf("%.0f", y) : y >= 10 ? sprintf("%.1f", y) : y >= 1 ? sprintf("%.2f", y) : sprintf("%.3f", y)
 lbl(col) = valid(col) ? num(column(col)) : ""
@@ -35,23 +35,19 @@ do for [p = 0:5] {
     if (p == 5) { set title "start to ready\n(s)" }
     if (p == 0) { set key top right font ",10" samplen 1.5 } else { unset key }
     plot "@DATA@" index p using 2:3:4:xtic(nl(strcol(1))) title "tiffin" lc rgb c_tiffin, \
-         "" index p using 5:6:7 title "tiffin, hop_tensor.c (t typed)" lc rgb c_typed, \
-         "" index p using 8:9:10 title "BentoML" lc rgb c_bento, \
-         "" index p using ($0 - 0.25):($4 * 1.15):(lbl(2)) with labels left rotate by 90 font ",9" notitle, \
-         "" index p using ($0):($7 * 1.15):(lbl(5)) with labels left rotate by 90 font ",9" notitle, \
-         "" index p using ($0 + 0.25):($10 * 1.15):(lbl(8)) with labels left rotate by 90 font ",9" notitle
+         "" index p using 5:6:7 title "BentoML" lc rgb c_bento, \
+         "" index p using ($0 - 0.17):($4 * 1.15):(lbl(2)) with labels left rotate by 90 font ",9" notitle, \
+         "" index p using ($0 + 0.17):($7 * 1.15):(lbl(5)) with labels left rotate by 90 font ",9" notitle
 }
 if (@HOP@) { # run.sh: 1 when the hop was measured
     set title "per-hop overhead, interleaved\n(ms, lower is better)"
     set key top left font ",10" samplen 1.5
     set xtics format ""
     set xrange [-0.5:1.5]
-    plot "@DATA@" index 6 using 2:3:4:xtic(nl(strcol(1))) title "tiffin (bench/hop, t untyped)" lc rgb c_tiffin, \
-         "" index 6 using 5:6:7 title "tiffin (hop_tensor.c, t typed)" lc rgb c_typed, \
-         "" index 6 using 8:9:10 title "BentoML" lc rgb c_bento, \
-         "" index 6 using ($0 - 0.25):($4 * 1.15):(lbl(2)) with labels left rotate by 90 font ",9" notitle, \
-         "" index 6 using ($0):($7 * 1.15):(lbl(5)) with labels left rotate by 90 font ",9" notitle, \
-         "" index 6 using ($0 + 0.25):($10 * 1.15):(lbl(8)) with labels left rotate by 90 font ",9" notitle
+    plot "@DATA@" index 6 using 2:3:4:xtic(nl(strcol(1))) title "tiffin" lc rgb c_tiffin, \
+         "" index 6 using 5:6:7 title "BentoML" lc rgb c_bento, \
+         "" index 6 using ($0 - 0.17):($4 * 1.15):(lbl(2)) with labels left rotate by 90 font ",9" notitle, \
+         "" index 6 using ($0 + 0.17):($7 * 1.15):(lbl(5)) with labels left rotate by 90 font ",9" notitle
 }
 # the eighth panel: what was measured, and where
 unset key; unset title; unset border; unset tics; unset grid; unset logscale y

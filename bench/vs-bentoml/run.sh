@@ -7,8 +7,7 @@
 #   RUNS=1 DURATION=3 bench/vs-bentoml/run.sh # quick look (about 3 minutes)
 #
 # 1. Installs BentoML (bench/vs-bentoml/requirements.txt, every package pinned) from PyPI into
-#    build/vs-bentoml/venv, once; installs wrk and gnuplot from Debian if missing. Compiles
-#    hop_tensor.c against build/libtiffin.a.
+#    build/vs-bentoml/venv, once; installs wrk and gnuplot from Debian if missing.
 # 2. For each run (RUNS), each case and each server (the order of the servers alternates between
 #    runs, so that slow periods of a shared machine hit both alike):
 #      - starts the server pinned to CPU $SERVER_CPU (taskset; its children inherit the mask, so
@@ -26,18 +25,16 @@
 #      ensemble    tiffin build/examples/ensemble, BentoML ensemble:Ensemble
 #                  /classify {"values":[0.9,0.8,0.95]} -> {"label":"high",...}
 #      hop         relay: tiffin build/bench/hop, BentoML hop:Relay, /relay {"t": 512x512 floats}
-#                  (2.6 MB of JSON, 1 MiB as float32); echo: the same request to Echo served
-#                  alone (tiffin: hop serve --service Echo; BentoML: hop:Echo), /echo.
-#      hop-tensor  tiffin only: relay_t/echo_t, the same with hop_tensor.c, whose `t` is typed
-#                  float32 (bench/hop's is untyped: a JSON list stays a list of 262144 float
-#                  values between the services, not a tensor); compared with BentoML's hop.
+#                  (2.6 MB of JSON, 1 MiB as float32; both declare `t` a float32 tensor, so it
+#                  crosses the hop as one buffer); echo: the same request to Echo served alone
+#                  (tiffin: hop serve --service Echo; BentoML: hop:Echo), /echo.
 # 3. Prints the tables (markdown): medians over the runs with (min–max), ratio tiffin/BentoML,
 #    per-hop overhead (p50 at 1 connection, Relay->Echo minus Echo alone, paired by run), the
 #    targets; draws $OUT/chart.png (gnuplot). Raw wrk output and logs stay in $OUT.
 #
 # REPORT_ONLY=1 prints the tables and draws the chart again from the results in $OUT.
 # Environment: RUNS (3), DURATION (seconds per load, 10; the 1 MiB cases at 64 connections get
-# twice that), CONNS ("1 64"), CASES ("sequential ensemble hop hop-tensor"), SERVER_CPU (0),
+# twice that), CONNS ("1 64"), CASES ("sequential ensemble hop"), SERVER_CPU (0),
 # CLIENT_CPU (1), TIFFIN (the tiffin source tree to measure, this checkout), BUILD ($TIFFIN/build),
 # TIFFIN_REV (its commit, for the report), OUT (build/vs-bentoml/results), PYTHON
 # (/usr/bin/python3, for the venv).
@@ -51,13 +48,14 @@ ROOT=$(cd "$HERE/../.." && pwd)
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-"1 64"}
-CASES=${CASES:-"sequential ensemble hop hop-tensor"}
+CASES=${CASES:-"sequential ensemble hop"}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 # The tiffin to measure: a source tree and its build (`make all` done). Default: this checkout.
 # On a tree that others are editing, measure a committed state built apart:
-#   git archive HEAD | tar -x -C /tmp/tfn && make -C /tmp/tfn -j2 all
+#   git worktree add /tmp/tfn HEAD && make -C /tmp/tfn -j2 all
 #   TIFFIN=/tmp/tfn TIFFIN_REV=$(git rev-parse --short HEAD) bench/vs-bentoml/run.sh
+#   git worktree remove --force /tmp/tfn
 TIFFIN=${TIFFIN:-"$ROOT"}
 BUILD=${BUILD:-"$TIFFIN/build"}
 TIFFIN_REV=${TIFFIN_REV:-$(git -C "$TIFFIN" describe --always --dirty 2>/dev/null || echo unknown)}
@@ -105,11 +103,6 @@ if [ "${REPORT_ONLY:-0}" != 1 ]; then # ---- measuring (to "fi # REPORT_ONLY") -
 rm -f "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.tsv "$OUT"/*.rss "$OUT"/meta.env
 export BENTOML_HOME="$OUT/bentoml-home" BENTOML_DO_NOT_TRACK=true
 export PYTHONDONTWRITEBYTECODE=1
-
-timeout 120 "$CC" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I"$TIFFIN/include" \
-    $(pkg-config --cflags libuv jansson 2>/dev/null) "$HERE/hop_tensor.c" "$BUILD/libtiffin.a" \
-    $(pkg-config --libs libuv jansson 2>/dev/null || echo -luv -ljansson) -lhttp_parser -lpthread -lm \
-    -o "$OUT/hop_tensor"
 
 # ---- request bodies ---------------------------------------------------------------------------
 printf '{"values":[0.1,0.4,0.35,0.8]}' >"$OUT/sequential.json"
@@ -182,8 +175,6 @@ server_cmd() {
             ensemble) bin=("$BUILD/examples/ensemble" serve) ;;
             relay) bin=("$BUILD/bench/hop" serve) ;;
             echo) bin=("$BUILD/bench/hop" serve --service Echo) ;;
-            relay_t) bin=("$OUT/hop_tensor" serve) ;;
-            echo_t) bin=("$OUT/hop_tensor" serve --service Echo) ;;
         esac
         printf '%s\n' "${bin[@]}" --host 127.0.0.1 --port "$3"
     else
@@ -198,7 +189,7 @@ server_cmd() {
 }
 
 # case -> path body expect
-case_path() { case "$1" in sequential | ensemble) echo /classify ;; relay*) echo /relay ;; echo*) echo /echo ;; esac; }
+case_path() { case "$1" in sequential | ensemble) echo /classify ;; relay) echo /relay ;; echo) echo /echo ;; esac; }
 case_body() { case "$1" in sequential | ensemble) echo "$1" ;; *) echo tensor ;; esac; }
 case_expect() {
     case "$1" in
@@ -307,8 +298,7 @@ for c in $CASES; do
     case "$c" in
         sequential | ensemble) cases+=("$c") ;;
         hop) cases+=(relay echo) ;;
-        hop-tensor) cases+=(relay_t echo_t) ;;
-        *) die "unknown case '$c' (sequential ensemble hop hop-tensor)" ;;
+        *) die "unknown case '$c' (sequential ensemble hop)" ;;
     esac
 done
 
@@ -320,15 +310,11 @@ T_START=$(date +%s)
 for r in $(seq "$RUNS"); do
     if [ $((r % 2)) = 1 ]; then servers=(tiffin bentoml); else servers=(bentoml tiffin); fi
     for c in "${cases[@]}"; do
-        for s in "${servers[@]}"; do
-            if [ "$s" = bentoml ] && [[ "$c" == *_t ]]; then continue; fi # BentoML's hop is typed already
-            measure "$s" "$c" "$r"
-        done
+        for s in "${servers[@]}"; do measure "$s" "$c" "$r"; done
     done
-    for s in "${servers[@]}"; do
-        if [[ " $CASES " == *" hop "* ]]; then hop_pair "$s" relay echo "$r"; fi
-        if [[ " $CASES " == *" hop-tensor "* ]] && [ "$s" = tiffin ]; then hop_pair tiffin relay_t echo_t "$r"; fi
-    done
+    if [[ " $CASES " == *" hop "* ]]; then
+        for s in "${servers[@]}"; do hop_pair "$s" relay echo "$r"; done
+    fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# load average before: $LOAD_BEFORE, after: $LOAD_AFTER; took $(($(date +%s) - T_START)) s" >>"$OUT/header.txt"
@@ -355,10 +341,8 @@ NOTES=$(printf '%s\\\\n' \
     "64 connections: $((2 * DURATION)) s); median of $RUNS runs." \
     "" \
     "1 MiB: 512 x 512 float32 sent as JSON (2.6 MB)." \
-    "tiffin bench/hop: t untyped, so a list of 262144" \
-    "float values between the services; hop_tensor.c:" \
-    "t typed, raw float32 between the services." \
-    "BentoML: numpy arrays, pickle 5 between services." \
+    "Between services: tiffin raw float32 (t typed)," \
+    "BentoML numpy arrays as pickle 5." \
     "" \
     "A shared VM with other work running: read the" \
     "min-max bars. $(nproc) vCPUs, Linux $(uname -r)")
