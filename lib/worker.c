@@ -196,6 +196,7 @@ static void init_done(uv_work_t *work, int status)
                  e->message[0] ? e->message : tfn_strerror(server->init_rc));
         server->exit_code = 1;
         begin_drain(server);
+        tfn__server_maybe_finish(server); /* a drain already under way waited for init alone */
         return;
     }
     if (server->draining) { /* a signal came during init */

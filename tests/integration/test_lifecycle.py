@@ -33,6 +33,17 @@ def test_init_failure_exits_1_naming_the_cause(make_server):
     assert "shutdown hook ran" not in err  # init never succeeded
 
 
+def test_sigterm_during_a_failing_init_exits_at_once(make_server):
+    # The drain began during init; when init then fails there is nothing left to wait for.
+    s = make_server(TESTSVC, "--drain", "10000",
+                    env={"TESTSVC_INIT_FAIL": "1", "TESTSVC_INIT_MS": "500"}, wait_ready=False)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    rc = s.proc.wait(10)
+    assert rc == 1 and time.monotonic() - t0 < 3, time.monotonic() - t0
+
+
 def test_sigterm_drains_in_flight_requests(make_server):
     s = make_server(TESTSVC)
     result = {}
