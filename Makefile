@@ -1,6 +1,6 @@
 # tiffin — build, test, install.
 #
-#   make demo      install what is missing, build, serve the example service
+#   make demo      install what is missing, build, train, serve the digits ensemble (port 3000)
 #   make test      install what is missing, build, run every test; then again under ASan+UBSan
 #   make           build the library, examples and tests into build/
 #   make install   install headers, libraries and tiffin.pc under PREFIX (default /usr/local)
