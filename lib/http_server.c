@@ -530,8 +530,7 @@ static void conn_set_reading(tfn__conn_t *conn, bool on)
         return;
     conn->reading = on;
     if (!on) {
-        uv_read_stop(&conn->io.stream);
-        uv_timer_stop(&conn->linger); /* a handler has the request: no read timeout */
+        uv_read_stop(&conn->io.stream); /* a handler has the request: the timer lets it be */
     } else if (uv_read_start(&conn->io.stream, on_alloc, on_read) != 0) {
         conn_close(conn);
     } else {
@@ -576,12 +575,25 @@ static void on_linger_timeout(uv_timer_t *timer) { conn_close(timer->data); }
 
 /* While a connection reads (and is not lingering), its timer bounds the wait for the client:
  * the idle timeout between requests, the read timeout inside one (nginx's keepalive_timeout and
- * client_body_timeout). It restarts whenever bytes arrive. */
+ * client_body_timeout), counted from the last bytes. The timer is lazy, as nginx's are: a parse
+ * pass only records the time, and the timer, when it fires early, re-arms itself for what is
+ * left — re-arming a libuv timer on every request cost 2% of a hello-world's CPU. */
+static uint32_t read_limit(const tfn__conn_t *conn)
+{
+    const tfn_traffic_t *t = &conn->server->config.traffic;
+    return conn->receiving || conn->in.len ? t->read_timeout_ms : t->idle_timeout_ms;
+}
+
 static void on_read_timeout(uv_timer_t *timer)
 {
     tfn__conn_t *conn = timer->data;
     if (conn->closing || conn->lingering || !conn->reading)
+        return; /* re-armed when reading resumes */
+    uint64_t quiet = uv_now(conn->server->loop) - conn->last_read_ms, limit = read_limit(conn);
+    if (quiet < limit) {
+        uv_timer_start(timer, on_read_timeout, limit - quiet, 0);
         return;
+    }
     if (!conn->receiving && conn->in.len == 0) { /* idle keep-alive connection: close quietly */
         conn_close(conn);
         return;
@@ -599,9 +611,10 @@ static void conn_arm_read_timer(tfn__conn_t *conn)
 {
     if (conn->closing || conn->lingering || !conn->reading)
         return;
-    const tfn_traffic_t *t = &conn->server->config.traffic;
-    uv_timer_start(&conn->linger, on_read_timeout,
-                   conn->receiving || conn->in.len ? t->read_timeout_ms : t->idle_timeout_ms, 0);
+    conn->last_read_ms = uv_now(conn->server->loop);
+    uint32_t limit = read_limit(conn);
+    if (!uv_is_active((uv_handle_t *)&conn->linger) || uv_timer_get_due_in(&conn->linger) > limit)
+        uv_timer_start(&conn->linger, on_read_timeout, limit, 0);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)

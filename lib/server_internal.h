@@ -96,6 +96,7 @@ struct tfn__server {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
     uv_timer_t trim_timer;  /* returns memory after a burst (worker.c); data NULL: not in use */
+    uint64_t last_idle_ms;  /* uv_now() when in_flight last fell to 0 */
     uv_work_t init_work;
     int init_rc;
 
@@ -142,6 +143,7 @@ struct tfn__conn {
     bool busy;            /* a complete request awaits its response; parsing is paused */
     bool lingering;       /* response sent, write side shut: discarding input until EOF */
     bool receiving;       /* a request has begun and is not complete yet (read timeout) */
+    uint64_t last_read_ms; /* uv_now() of the last parse pass: the read and idle timeouts */
     bool in_body;         /* its head is parsed and a Content-Length body is being read */
     bool reading_body;    /* the current read goes straight into `body` (on_alloc) */
     bool closing;         /* uv_close called */

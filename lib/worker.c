@@ -368,17 +368,28 @@ static void print_banner(tfn__server_t *server)
  * path: it runs at most once per idle period. */
 #define TRIM_AFTER_IDLE_MS 1000
 
+/* Under load, "nothing in flight" is true between most requests (loop handlers finish within
+ * one loop turn): trim only once a whole second has passed since the last request finished, or
+ * it would hand back pages every second that the next requests fault in again. */
 static void on_trim_timer(uv_timer_t *timer)
 {
     tfn__server_t *server = timer->data;
-    if (server->in_flight == 0 && server->queued == 0)
-        malloc_trim(0);
+    uint64_t quiet = uv_now(server->loop) - server->last_idle_ms;
+    if (server->in_flight > 0 || server->queued > 0)
+        return; /* tfn__server_idle re-arms it when they are done */
+    if (quiet < TRIM_AFTER_IDLE_MS) {
+        uv_timer_start(timer, on_trim_timer, TRIM_AFTER_IDLE_MS - quiet, 0);
+        return;
+    }
+    malloc_trim(0);
 }
 
 void tfn__server_idle(tfn__server_t *server)
 {
-    if (server->trim_timer.data && !server->stopping &&
-        !uv_is_active((uv_handle_t *)&server->trim_timer))
+    if (!server->trim_timer.data || server->stopping)
+        return;
+    server->last_idle_ms = uv_now(server->loop);
+    if (!uv_is_active((uv_handle_t *)&server->trim_timer))
         uv_timer_start(&server->trim_timer, on_trim_timer, TRIM_AFTER_IDLE_MS, 0);
 }
 
