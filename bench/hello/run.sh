@@ -140,8 +140,16 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 
 # ---- wrk --------------------------------------------------------------------------------------
-cpu_ns() { # total on-CPU ns of all threads of a process
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'
+tree() { # a process and all its descendants (`serve` may supervise: the worker is a child)
+    local pid=$1 child
+    echo "$pid"
+    for child in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do tree "$child"; done
+}
+
+cpu_ns() { # total on-CPU ns of all threads of a process and its descendants
+    local pid
+    for pid in $(tree "$1"); do cat /proc/"$pid"/task/*/schedstat 2>/dev/null; done |
+        awk '{s += $1} END {printf "%.0f", s}'
 }
 
 run_wrk() { # target conns duration out
