@@ -3,6 +3,8 @@
  */
 #include "dataset.h"
 
+#include "err.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,16 +14,6 @@
 
 #define MAX_ROWS     100000
 #define LINE_MAX_LEN 1024 /* a row is at most 65 * 3 characters */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 uint64_t digits_rand64(uint64_t *state)
 {

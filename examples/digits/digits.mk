@@ -41,7 +41,7 @@ DIGITS_SRC := examples/digits
 DIGITS_DIR := $(BUILD)/digits
 DIGITS_OBJ := $(BUILD)/digits/obj
 DIGITS_LIBS := -lxgboost -llinear -lsvm -lopenblas -lz -lm -lpthread
-DIGITS_HEADERS := $(DIGITS_SRC)/dataset.h $(DIGITS_SRC)/models.h $(DIGITS_SRC)/weights.h \
+DIGITS_HEADERS := $(DIGITS_SRC)/err.h $(DIGITS_SRC)/dataset.h $(DIGITS_SRC)/models.h $(DIGITS_SRC)/weights.h \
                   $(DIGITS_SRC)/image.h $(DIGITS_SRC)/services.h
 DIGITS_MODEL_OBJS := $(DIGITS_OBJ)/dataset.o $(DIGITS_OBJ)/models.o $(DIGITS_OBJ)/weights.o
 # The services without main(): the program adds main.o, the graph test its own main.

@@ -8,25 +8,14 @@
  */
 #include "image.h"
 
+#include "err.h"
+
 #include <png.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Checks a picture's dimensions against the limits; -1 with a message if it is refused. */
 static int check_size(uint64_t width, uint64_t height, char *err, size_t errlen)

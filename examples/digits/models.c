@@ -14,6 +14,8 @@
  */
 #include "models.h"
 
+#include "err.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -40,19 +42,6 @@
 /* ---------------------------------------------------------------------------------------------
  * Helpers: errors, whole-file reads, atomic writes
  * ------------------------------------------------------------------------------------------- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* XGBoost's last error on this thread: the first line (the rest is a stack trace), without its
  * "[12:34:56] src/file.cc:123: " prefix. */

@@ -3,6 +3,8 @@
  */
 #include "weights.h"
 
+#include "err.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,19 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* A plain decimal number: digits, at most one '.', at least one digit (no sign, exponent, inf
  * or nan: strtod alone would take all of those, and depends on the locale's decimal point). */
