@@ -148,12 +148,7 @@ static bool check_depends_arg(const char *arg)
 /* Is `name` (the NAME of a "NAME=URL", `len` bytes) a dependency of `svc`? */
 static bool depends_on(const tfn_service_t *svc, const char *name, size_t len)
 {
-    for (const tfn_dependency_t *d = svc->depends; d && (d->service || d->url || d->name); d++) {
-        const char *dep = tfn__dependency_name(d);
-        if (strlen(dep) == len && strncmp(dep, name, len) == 0)
-            return true;
-    }
-    return false;
+    return tfn__find_dependency(svc, name, len) != NULL;
 }
 
 /* Checks that every --depends names a dependency of `svc` (of some service of `graph` when svc

@@ -13,32 +13,17 @@
 #define PROBE_EVERY_MS   1000
 #define PROBE_TIMEOUT_MS 1000
 
-/* The --depends override for dependency `name`, or NULL. */
-static const char *override_for(const tfn__serve_config_t *config, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < config->ndepends; i++)
-        if (strncmp(config->depends[i], name, n) == 0 && config->depends[i][n] == '=')
-            return config->depends[i] + n + 1;
-    return NULL;
-}
-
 int tfn__deps_open(tfn__server_t *server, tfn_error_t *err)
 {
     const tfn_service_t *svc = server->service;
     const tfn__serve_config_t *config = &server->config;
     size_t n = 0;
-    for (const tfn_dependency_t *d = svc->depends; d && (d->service || d->url || d->name); d++)
+    TFN__FOR_EACH_DEPENDENCY(d, svc)
         n++;
     for (size_t i = 0; i < config->ndepends; i++) {
         const char *eq = strchr(config->depends[i], '=');
-        bool known = false;
-        for (size_t j = 0; eq && j < n; j++) {
-            const char *name = tfn__dependency_name(&svc->depends[j]);
-            known |= strlen(name) == (size_t)(eq - config->depends[i]) &&
-                     strncmp(name, config->depends[i], (size_t)(eq - config->depends[i])) == 0;
-        }
-        if (!known)
+        if (!eq ||
+            !tfn__find_dependency(svc, config->depends[i], (size_t)(eq - config->depends[i])))
             return tfn_error_set(err, TFN_EINVAL,
                                  "--depends %s: service '%s' has no such "
                                  "dependency",
@@ -59,7 +44,7 @@ int tfn__deps_open(tfn__server_t *server, tfn_error_t *err)
         snprintf(dep->why, sizeof dep->why, "not asked yet");
         if (server->local_deps && d->service) /* a test graph links its instances itself */
             continue;
-        const char *url = override_for(config, dep->name);
+        const char *url = tfn__depends_lookup(config->depends, config->ndepends, dep->name);
         if (!url)
             url = d->url;
         if (!url)

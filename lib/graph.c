@@ -13,6 +13,25 @@ const char *tfn__dependency_name(const tfn_dependency_t *dep)
     return dep->service ? dep->service->name : NULL;
 }
 
+const tfn_dependency_t *tfn__find_dependency(const tfn_service_t *svc, const char *name, size_t len)
+{
+    TFN__FOR_EACH_DEPENDENCY(d, svc) {
+        const char *dep = tfn__dependency_name(d);
+        if (dep && strlen(dep) == len && strncmp(dep, name, len) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+const char *tfn__depends_lookup(const char *const *depends, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(depends[i], name, len) == 0 && depends[i][len] == '=')
+            return depends[i] + len + 1;
+    return NULL;
+}
+
 const tfn_service_t *tfn__graph_find(const tfn__graph_t *graph, const char *name)
 {
     for (size_t i = 0; i < graph->n; i++)
@@ -23,7 +42,7 @@ const tfn_service_t *tfn__graph_find(const tfn__graph_t *graph, const char *name
 
 static int check_depends(const tfn_service_t *svc, tfn_error_t *err)
 {
-    for (const tfn_dependency_t *d = svc->depends; d && (d->service || d->url || d->name); d++) {
+    TFN__FOR_EACH_DEPENDENCY(d, svc) {
         const char *name = tfn__dependency_name(d);
         if (!name || (!d->service && !d->url))
             return tfn_error_set(err, TFN_EINVAL,
@@ -66,7 +85,7 @@ static int visit(const tfn_service_t *svc, tfn__graph_t *graph, const tfn_servic
     if (depth == TFN__GRAPH_MAX)
         return tfn_error_set(err, TFN_EINVAL, "service graph deeper than %d", TFN__GRAPH_MAX);
     path[depth] = svc;
-    for (const tfn_dependency_t *d = svc->depends; d && (d->service || d->url || d->name); d++)
+    TFN__FOR_EACH_DEPENDENCY(d, svc)
         if (d->service && (rc = visit(d->service, graph, path, depth + 1, err)) != 0)
             return rc;
     if (graph->n == TFN__GRAPH_MAX)

@@ -35,4 +35,18 @@ const tfn_service_t *tfn__graph_find(const tfn__graph_t *graph, const char *name
 /** The name handlers call a dependency by: its `name`, else its service's name. */
 const char *tfn__dependency_name(const tfn_dependency_t *dep);
 
+/** Iterates `d` over the {0}-terminated dependency list of `svc` (NULL: none). */
+#define TFN__FOR_EACH_DEPENDENCY(d, svc)                                                           \
+    for (const tfn_dependency_t *d = (svc)->depends; d && (d->service || d->url || d->name); d++)
+
+/** The dependency of `svc` called `name` (`len` bytes, need not be NUL-terminated), or NULL. */
+const tfn_dependency_t *tfn__find_dependency(const tfn_service_t *svc, const char *name,
+                                             size_t len);
+
+/**
+ * The URL that a list of "NAME=URL" overrides (--depends) gives for `name`, or NULL.
+ * The returned pointer points into the list.
+ */
+const char *tfn__depends_lookup(const char *const *depends, size_t n, const char *name);
+
 #endif

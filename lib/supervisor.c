@@ -176,18 +176,10 @@ static service_t *service_of(supervisor_t *sup, const tfn_service_t *svc)
     return NULL;
 }
 
-/* Iterates over a {0}-terminated dependency list (the same end test as graph.c). */
-#define FOR_EACH_DEPENDENCY(d, svc)                                                                \
-    for (const tfn_dependency_t *d = (svc)->depends; d && (d->service || d->url || d->name); d++)
-
 /* The URL of a supervisor --depends NAME=URL override for `name`, or NULL. */
 static const char *override_of(const tfn__supervise_config_t *config, const char *name)
 {
-    size_t len = strlen(name);
-    for (size_t i = 0; i < config->ndepends; i++)
-        if (strncmp(config->depends[i], name, len) == 0 && config->depends[i][len] == '=')
-            return config->depends[i] + len + 1;
-    return NULL;
+    return tfn__depends_lookup(config->depends, config->ndepends, name);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -241,9 +233,9 @@ static void mark_needed(supervisor_t *sup, service_t *s)
     if (s->needed)
         return;
     s->needed = true;
-    FOR_EACH_DEPENDENCY(d, s->svc)
-    if (d->service && !override_of(sup->config, tfn__dependency_name(d)))
-        mark_needed(sup, service_of(sup, d->service));
+    TFN__FOR_EACH_DEPENDENCY(d, s->svc)
+        if (d->service && !override_of(sup->config, tfn__dependency_name(d)))
+            mark_needed(sup, service_of(sup, d->service));
 }
 
 static int set_up_services(supervisor_t *sup, const tfn__graph_t *graph)
@@ -297,8 +289,8 @@ static int set_up_services(supervisor_t *sup, const tfn__graph_t *graph)
 
         /* Its --depends: an override, a sibling's socket, or the defined url. */
         size_t n = 0;
-        FOR_EACH_DEPENDENCY(d, s->svc)
-        n++;
+        TFN__FOR_EACH_DEPENDENCY(d, s->svc)
+            n++;
         if (n > TFN__MAX_DEPENDS) {
             tfn__log("error", "service '%s' has more than %d dependencies", s->svc->name,
                      TFN__MAX_DEPENDS);
@@ -306,8 +298,7 @@ static int set_up_services(supervisor_t *sup, const tfn__graph_t *graph)
         }
         if (n && !(s->depends = calloc(n, sizeof *s->depends)))
             return -1;
-        FOR_EACH_DEPENDENCY(d, s->svc)
-        {
+        TFN__FOR_EACH_DEPENDENCY(d, s->svc) {
             const char *name = tfn__dependency_name(d);
             const char *url = override_of(cfg, name);
             char local[SOCKET_PATH_MAX + 8];
@@ -753,8 +744,7 @@ static bool service_ready(const service_t *s)
 /* Can `s` start: is every service it depends on (that we run) ready, all its workers? */
 static bool dependencies_ready(const service_t *s)
 {
-    FOR_EACH_DEPENDENCY(d, s->svc)
-    {
+    TFN__FOR_EACH_DEPENDENCY(d, s->svc) {
         if (!d->service || override_of(s->sup->config, tfn__dependency_name(d)))
             continue;
         if (!service_ready(service_of(s->sup, d->service)))
@@ -855,8 +845,7 @@ static void print_table(supervisor_t *sup)
                 /* Each edge as its dependency name; where that is not simply the service of the
                  * same name, also what it points to. */
                 size_t edges = 0;
-                FOR_EACH_DEPENDENCY(d, s->svc)
-                {
+                TFN__FOR_EACH_DEPENDENCY(d, s->svc) {
                     const char *name = tfn__dependency_name(d);
                     const char *url = override_of(sup->config, name);
                     printf("%s%s", edges++ ? ", " : "", name);
