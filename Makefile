@@ -24,7 +24,8 @@ endif
 CPPFLAGS += -Iinclude -Ilib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson) -lhttp_parser -lpthread -lm
 
-LIB_SRCS := $(sort $(wildcard lib/*.c))
+LIB_SRCS := $(sort $(wildcard lib/*/*.c))
+LIB_HDRS := $(wildcard include/*.h include/tiffin/*.h lib/*/*.h)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 PIC_OBJS := $(LIB_SRCS:%.c=$(BUILD)/pic/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
@@ -48,10 +49,13 @@ tests: $(TESTS) $(TEST_SERVICES)
 BENCHES := $(BUILD)/bench/hop
 benches: $(BENCHES)
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard include/*.h include/tiffin/*.h lib/*.h) | $(BUILD)/lib
+# lib/ is grouped by layer (lib/core, lib/codec, ...); objects mirror that tree under $(BUILD).
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/pic/lib/%.o: lib/%.c $(wildcard include/*.h include/tiffin/*.h lib/*.h) | $(BUILD)/pic/lib
+$(BUILD)/pic/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -c $< -o $@
 
 $(BUILD)/libtiffin.a: $(LIB_OBJS)
@@ -73,7 +77,7 @@ $(BUILD)/bench/%: bench/%/*.c $(BUILD)/libtiffin.a | $(BUILD)/bench
 $(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libtiffin.a | $(BUILD)/tests/integration
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libtiffin.a $(LDFLAGS) $(LDLIBS) -o $@
 
-$(BUILD)/lib $(BUILD)/pic/lib $(BUILD)/examples $(BUILD)/tests $(BUILD)/tests/integration \
+$(BUILD)/examples $(BUILD)/tests $(BUILD)/tests/integration \
 $(BUILD)/bench:
 	mkdir -p $@
 
@@ -155,7 +159,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libtiffin.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/tiffin.pc
 
 format:
-	clang-format -i include/*.h include/tiffin/*.h lib/*.[ch] src/*.c tests/*.[ch] \
+	clang-format -i include/*.h include/tiffin/*.h lib/*/*.[ch] src/*.c tests/*.[ch] \
 	    tests/integration/*.c examples/*/*.c bench/*/*.c fuzz/*.c 2>/dev/null || true
 
 clean:

@@ -11,7 +11,7 @@
  * libuv) a uv_queue_work round trip from the loop to the thread pool and back, which is what a
  * TFN_RUN_IN_THREAD handler costs. Each figure is the median of RUNS runs.
  */
-#include "../lib/coro.c"
+#include "../lib/core/coro.c"
 
 #include <stdio.h>
 #include <time.h>

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 
 #define ARENA_MAX ((size_t)16 << 20)
 #define BUF_MAX   ((size_t)64 << 20)

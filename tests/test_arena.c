@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf_internal.h"
+#include "core/buf_internal.h"
 #include "check.h"
-#include "value_internal.h"
+#include "core/value_internal.h"
 
 static void test_alignment_and_contents(void)
 {

@@ -3,7 +3,7 @@
  *
  * Build with -DTFN_CORO_UCONTEXT to test the makecontext/swapcontext fallback.
  */
-#include "../lib/coro.c"
+#include "../lib/core/coro.c"
 
 #include "check.h"
 

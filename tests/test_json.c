@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "resources_internal.h"
+#include "supervise/resources_internal.h"
 
 static tfn__machine_t machine(size_t ncpus, const char *gpus)
 {

@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 
 static tfn_arena_t *arena;
 

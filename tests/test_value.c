@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "value_internal.h"
+#include "core/value_internal.h"
 
 static void test_scalars(void)
 {

@@ -13,8 +13,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 
 static double now_ns(void)
 {

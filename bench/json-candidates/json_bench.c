@@ -30,8 +30,8 @@
 #include <time.h>
 
 #ifdef WITH_TIFFIN
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 #endif
 
 #define RUNS 7

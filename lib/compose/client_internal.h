@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "buf_internal.h"
-#include "http_call_internal.h"
+#include "core/buf_internal.h"
+#include "compose/http_call_internal.h"
 #include "tiffin.h"
 
 /* Largest response body the client accepts. */

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 /* The format is little-endian and tensors are used in place; a big-endian port would have to

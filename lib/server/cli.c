@@ -15,11 +15,11 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "codec_internal.h"
-#include "http_call_internal.h"
-#include "resources_internal.h"
-#include "server_internal.h"
-#include "supervisor_internal.h"
+#include "codec/codec_internal.h"
+#include "compose/http_call_internal.h"
+#include "supervise/resources_internal.h"
+#include "server/server_internal.h"
+#include "supervise/supervisor_internal.h"
 
 #define EXIT_USAGE 2
 

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log_internal.h"
+#include "core/log_internal.h"
 
 uint64_t tfn__now_ms(void)
 {

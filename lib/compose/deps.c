@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_internal.h"
-#include "server_internal.h"
+#include "compose/graph_internal.h"
+#include "server/server_internal.h"
 
 #define PROBE_EVERY_MS   1000
 #define PROBE_TIMEOUT_MS 1000

@@ -13,8 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "codec_internal.h"
-#include "server_internal.h"
+#include "codec/codec_internal.h"
+#include "server/server_internal.h"
 
 #define READ_CHUNK 65536
 

@@ -14,8 +14,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "codec_internal.h"
-#include "server_internal.h"
+#include "codec/codec_internal.h"
+#include "server/server_internal.h"
 
 int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out);
 

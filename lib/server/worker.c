@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server_internal.h"
+#include "server/server_internal.h"
 
 int tfn__server_port(tfn__server_t *server);
 

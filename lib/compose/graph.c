@@ -3,8 +3,8 @@
  */
 #include <string.h>
 
-#include "graph_internal.h"
-#include "server_internal.h"
+#include "compose/graph_internal.h"
+#include "server/server_internal.h"
 
 const char *tfn__dependency_name(const tfn_dependency_t *dep)
 {

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Describing what was expected and what came

@@ -16,8 +16,8 @@
 
 #include <http_parser.h>
 
-#include "http_call_internal.h"
-#include "log_internal.h"
+#include "compose/http_call_internal.h"
+#include "core/log_internal.h"
 
 typedef struct response {
     tfn__buf_t *body;

@@ -17,7 +17,7 @@
 
 #include <http_parser.h>
 
-#include "client_internal.h"
+#include "compose/client_internal.h"
 
 /* Idle connections kept per pool; more are closed when they become idle. */
 #define MAX_IDLE 256

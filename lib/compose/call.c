@@ -13,9 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "codec_internal.h"
-#include "server_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "server/server_internal.h"
+#include "core/value_internal.h"
 
 int tfn__errcode_from_name(const char *name);
 

@@ -21,8 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "codec_internal.h"
-#include "server_internal.h"
+#include "codec/codec_internal.h"
+#include "server/server_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
  * A small pretty-printing JSON writer over tfn__buf_t.

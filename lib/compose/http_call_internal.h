@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "buf_internal.h"
+#include "core/buf_internal.h"
 #include "tiffin.h"
 
 /** Where to send a request: a TCP host and port, or a unix socket path. */

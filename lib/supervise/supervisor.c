@@ -47,10 +47,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "log_internal.h"
-#include "resources_internal.h"
-#include "server_internal.h"
-#include "supervisor_internal.h"
+#include "core/log_internal.h"
+#include "supervise/resources_internal.h"
+#include "server/server_internal.h"
+#include "supervise/supervisor_internal.h"
 
 extern char **environ;
 

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_internal.h"
-#include "value_internal.h"
+#include "codec/codec_internal.h"
+#include "core/value_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Decoding

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "graph_internal.h"
+#include "compose/graph_internal.h"
 
 /** Environment variable telling a child the pid of its supervisor (see cli.c, --service). */
 #define TFN__SUPERVISOR_PID_ENV "TFN_SUPERVISOR_PID"

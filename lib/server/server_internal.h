@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "buf_internal.h"
-#include "client_internal.h"
-#include "coro_internal.h"
-#include "log_internal.h"
+#include "core/buf_internal.h"
+#include "compose/client_internal.h"
+#include "core/coro_internal.h"
+#include "core/log_internal.h"
 #include "tiffin.h"
 
 /* The header a caller sends with what is left of its deadline, in milliseconds. */

@@ -18,7 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "coro_internal.h"
+#include "core/coro_internal.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
 #ifndef TIFFIN_CODEC_INTERNAL_H
 #define TIFFIN_CODEC_INTERNAL_H
 
-#include "buf_internal.h"
+#include "core/buf_internal.h"
 #include "tiffin.h"
 
 /** Media types. */

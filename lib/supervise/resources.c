@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log_internal.h"
-#include "resources_internal.h"
+#include "core/log_internal.h"
+#include "supervise/resources_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1

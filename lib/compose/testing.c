@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_internal.h"
-#include "graph_internal.h"
-#include "server_internal.h"
+#include "codec/codec_internal.h"
+#include "compose/graph_internal.h"
+#include "server/server_internal.h"
 
 struct tfn_test {
     uv_loop_t loop;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf_internal.h"
+#include "core/buf_internal.h"
 #include "tiffin/error.h"
 
 #define MIN_CAP 256

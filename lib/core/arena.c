@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "value_internal.h"
+#include "core/value_internal.h"
 
 #define ALIGN       16
 #define DEFAULT_MAX ((size_t)64 << 20)

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "value_internal.h"
+#include "core/value_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Names and sizes
