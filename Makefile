@@ -82,6 +82,8 @@ $(BUILD)/bench:
 	mkdir -p $@
 
 -include $(wildcard examples/*/*.mk)
+# Rules of a subsystem that needs more than the patterns above (a backend's runtime, images, ...).
+-include $(wildcard mk/*.mk)
 
 # ---- installing what is missing ------------------------------------------------------------------
 
