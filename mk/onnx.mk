@@ -43,3 +43,11 @@ install-onnx: $(TIFFIN_PROG)
 	install -m 755 $(TIFFIN_PROG) $(DESTDIR)$(PREFIX)/bin/tiffin
 	install -m 644 $(ONNX_DEPS)/onnxruntime/lib/libonnxruntime.so.1.31.1 $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libonnxruntime.so.1.31.1 $(DESTDIR)$(PREFIX)/lib/libonnxruntime.so.1
+
+# The digits MLP for tests/test_onnx.c, exported with skl2onnx in the test venv; the held-out
+# rows and Python onnxruntime's answers beside it.
+ONNX_DIGITS := $(ONNX_DEPS)/models/digits-mlp.onnx
+tests: $(ONNX_DIGITS)
+$(ONNX_DIGITS): tests/onnx/export_digits.py tests/integration/requirements.txt | $(ONNX_STAMP)
+	scripts/venv.sh
+	.venv/bin/python tests/onnx/export_digits.py $(@D)
