@@ -106,6 +106,16 @@ static const tfn_service_t *model_service(const char *path, tfn_error_t *err, in
     return tfn_onnx_service(path, &o, err);
 }
 
+/* The options (ours and tfn_main's) that take no value. */
+static bool takes_no_value(const char *arg)
+{
+    static const char *const flags[] = {"--quiet", "--help", "-h", "--cpu-fallback"};
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+        if (strcmp(arg, flags[i]) == 0)
+            return true;
+    return false;
+}
+
 /* `tiffin call` and `tiffin version` need no model; tfn_main still wants a service. */
 static int no_handler(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
@@ -127,19 +137,26 @@ int main(int argc, char **argv)
     if (!serve && !openapi)
         return tfn_main(argc, argv, &no_model);
 
-    /* The model: the first argument, or (in a worker the supervisor started) the environment. */
+    /* The model: the first argument that is neither an option nor an option's value, or (in a
+     * worker the supervisor started) the environment. */
     const char *path = NULL;
-    int first = 2;
-    if (argc > 2 && argv[2][0] != '-') {
-        path = argv[2];
-        first = 3;
+    int model_at = 0;
+    for (int i = 2; i < argc && !model_at; i++) {
+        if (argv[i][0] != '-')
+            model_at = i;
+        else if (!strchr(argv[i], '=') && !takes_no_value(argv[i]))
+            i++; /* skip the option's value */
+    }
+    if (model_at) {
+        path = argv[model_at];
     } else if (getenv(MODEL_ENV)) {
         path = getenv(MODEL_ENV);
     } else {
-        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-            usage(stdout);
-            return 0;
-        }
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                usage(stdout);
+                return 0;
+            }
         fprintf(stderr, "tiffin %s: which model? tiffin %s MODEL.onnx [OPTIONS]\n", argv[1],
                 argv[1]);
         return EXIT_USAGE;
@@ -155,7 +172,9 @@ int main(int argc, char **argv)
     int n = 0;
     rest[n++] = argv[0];
     rest[n++] = argv[1];
-    for (int i = first; i < argc; i++) {
+    for (int i = 2; i < argc; i++) {
+        if (i == model_at)
+            continue;
         int k = 0;
         const char *value = NULL;
         for (; k < OPT_COUNT; k++) {

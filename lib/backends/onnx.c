@@ -261,10 +261,9 @@ static int add_cuda(const OrtApi *api, OrtSessionOptions *so, const tfn_onnx_opt
     ignore(api, api->ReleaseAvailableProviders(providers, n));
     if (!found)
         return tfn_error_set(err, TFN_EINIT,
-                             "model %s: a GPU was asked for (resources.gpu > 0), but this ONNX "
-                             "Runtime has no CUDA execution provider (it is the CPU build: point "
-                             "TFN_ONNXRUNTIME at onnxruntime-gpu's libonnxruntime.so.1, or allow "
-                             "the CPU fallback)",
+                             "model %s: CUDA was asked for (a GPU), but this ONNX Runtime has "
+                             "no CUDA execution provider (set TFN_ONNXRUNTIME to onnxruntime-gpu's "
+                             "library)",
                              path);
     OrtCUDAProviderOptionsV2 *cuda = NULL;
     char device[16];
