@@ -51,3 +51,8 @@ tests: $(ONNX_DIGITS)
 $(ONNX_DIGITS): tests/onnx/export_digits.py tests/integration/requirements.txt | $(ONNX_STAMP)
 	scripts/venv.sh
 	.venv/bin/python tests/onnx/export_digits.py $(@D)
+
+# bench/onnx: the backend's overhead over the runtime called directly (overhead.c), and
+# `tiffin serve` under wrk (run.sh).
+benches: $(BUILD)/bench/onnx
+$(BUILD)/bench/onnx: CPPFLAGS += -DTFN__ONNXRUNTIME_DEFAULT='"$(abspath $(ONNX_RUNTIME))"'

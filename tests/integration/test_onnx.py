@@ -162,8 +162,11 @@ def test_gpu_without_cuda_is_a_startup_error(make_server):
     # Asked for: the CPU instead, with a warning; two workers on one core each.
     s = make_server(TIFFIN, DIGITS, "--gpu", "1", "--cpu-fallback", "--workers", "2", "--cpu",
                     "1", env={"TFN_GPUS": "0,1"})
-    while s.proc.stdout.readline().strip() != b"ready":   # every worker, not only the first
-        pass
+    for line in iter(s.proc.stdout.readline, b""):         # every worker, not only the first
+        if line.strip() == b"ready":
+            break
+    else:
+        raise AssertionError("not every worker became ready:\n" + s.stderr())
     r = s.post("predict", {"X": [[0] * 64]})
     assert r.status == 200 and len(r.json()["probabilities"][0]) == 10, r
     assert "running it on the CPU instead" in s.stderr()
