@@ -14,6 +14,7 @@
  * [batch, sequence]); default batch 1, sequence 16, 1 thread, 200 iterations, 5 rounds.
  */
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +79,8 @@ int main(int argc, char **argv)
     int64_t *data[3] = {ids, mask, types};
 
     /* Direct: the runtime as a C program would use it, values made once. */
-    const char *lib_path = getenv("TFN_ONNXRUNTIME") ? getenv("TFN_ONNXRUNTIME")
-                                                     : TFN__ONNXRUNTIME_DEFAULT;
+    const char *lib_path =
+        getenv("TFN_ONNXRUNTIME") ? getenv("TFN_ONNXRUNTIME") : TFN__ONNXRUNTIME_DEFAULT;
     void *lib = dlopen(lib_path, RTLD_NOW);
     if (!lib) {
         fprintf(stderr, "dlopen %s: %s\n", lib_path, dlerror());
@@ -116,45 +117,64 @@ int main(int argc, char **argv)
     }
     tfn_arena_t *arena = tfn_arena_new(0);
 
-    double *samples = malloc(sizeof(double) * (size_t)iterations);
-    double direct_all = 0, tiffin_all = 0;
+    double *direct = malloc(sizeof(double) * (size_t)iterations);
+    double *through = malloc(sizeof(double) * (size_t)iterations);
+    double *diff = malloc(sizeof(double) * (size_t)iterations);
     printf("model %s, batch %lld, sequence %lld, %d intra-op thread(s), %d iterations x %d "
            "rounds\n\n",
            path, (long long)batch, (long long)seq, threads, iterations, rounds);
-    printf("%-6s %14s %14s %8s\n", "round", "direct p50 us", "tiffin p50 us", "ratio");
-    double direct_meds[64], tiffin_meds[64];
-    for (int r = 0; r < rounds && r < 64; r++) {
+    printf("%-6s %14s %14s %8s %16s\n", "round", "direct p50 us", "tiffin p50 us", "ratio",
+           "paired diff us");
+    double direct_meds[64], tiffin_meds[64], diff_meds[64];
+    if (rounds > 64)
+        rounds = 64;
+    for (int r = 0; r < rounds; r++) {
+        /* Direct and tiffin alternate call by call (order swapped every call), so that the
+         * machine's noise falls on both alike; the paired difference is the overhead. */
         for (int k = 0; k < iterations; k++) {
-            OrtValue *out = NULL;
-            double t0 = now_us();
-            ORT_CHECK(api->Run(session, NULL, names, (const OrtValue *const *)in, 3, out_names, 1,
-                               &out));
-            samples[k] = now_us() - t0;
-            api->ReleaseValue(out);
-        }
-        direct_meds[r] = median(samples, iterations);
-        for (int k = 0; k < iterations; k++) {
-            tfn_arena_free(arena);
-            arena = tfn_arena_new(0);
-            double t0 = now_us();
-            tfn_value_t *inputs = tfn_object(arena), *outputs;
-            for (int i = 0; i < 3; i++)
-                tfn_object_set(arena, inputs, names[i],
-                               tfn_tensor_wrap(arena, TFN_DTYPE_I64, 2, shape, data[i]));
-            if (tfn_onnx_run(model, inputs, arena, &outputs, &err) != 0) {
-                fprintf(stderr, "%s\n", err.message);
-                return 1;
+            for (int which = 0; which < 2; which++) {
+                bool tiffin = (which + k) % 2;
+                double t0, t;
+                if (!tiffin) {
+                    OrtValue *out = NULL;
+                    t0 = now_us();
+                    ORT_CHECK(api->Run(session, NULL, names, (const OrtValue *const *)in, 3,
+                                       out_names, 1, &out));
+                    t = now_us() - t0;
+                    api->ReleaseValue(out);
+                    direct[k] = t;
+                } else {
+                    tfn_arena_free(arena);
+                    arena = tfn_arena_new(0);
+                    t0 = now_us();
+                    tfn_value_t *inputs = tfn_object(arena), *outputs;
+                    for (int i = 0; i < 3; i++)
+                        tfn_object_set(arena, inputs, names[i],
+                                       tfn_tensor_wrap(arena, TFN_DTYPE_I64, 2, shape, data[i]));
+                    if (tfn_onnx_run(model, inputs, arena, &outputs, &err) != 0) {
+                        fprintf(stderr, "%s\n", err.message);
+                        return 1;
+                    }
+                    through[k] = now_us() - t0;
+                }
             }
-            samples[k] = now_us() - t0;
+            diff[k] = through[k] - direct[k];
         }
-        tiffin_meds[r] = median(samples, iterations);
-        printf("%-6d %14.1f %14.1f %8.3f\n", r + 1, direct_meds[r], tiffin_meds[r],
-               tiffin_meds[r] / direct_meds[r]);
+        direct_meds[r] = median(direct, iterations);
+        tiffin_meds[r] = median(through, iterations);
+        diff_meds[r] = median(diff, iterations);
+        printf("%-6d %14.1f %14.1f %8.3f %16.1f\n", r + 1, direct_meds[r], tiffin_meds[r],
+               tiffin_meds[r] / direct_meds[r], diff_meds[r]);
     }
-    direct_all = median(direct_meds, rounds);
-    tiffin_all = median(tiffin_meds, rounds);
-    printf("%-6s %14.1f %14.1f %8.3f   (median of the rounds; floor = direct)\n", "all",
-           direct_all, tiffin_all, tiffin_all / direct_all);
+    double direct_all = median(direct_meds, rounds), tiffin_all = median(tiffin_meds, rounds);
+    double diff_all = median(diff_meds, rounds);
+    printf("%-6s %14.1f %14.1f %8.3f %16.1f   (medians of the rounds; floor = direct)\n", "all",
+           direct_all, tiffin_all, tiffin_all / direct_all, diff_all);
+    printf("overhead: %.1f us a call = %.2f%% of the direct call\n", diff_all,
+           100.0 * diff_all / direct_all);
+    free(direct);
+    free(through);
+    free(diff);
     for (int i = 0; i < 3; i++)
         api->ReleaseValue(in[i]);
     api->ReleaseMemoryInfo(mem);
@@ -162,7 +182,6 @@ int main(int argc, char **argv)
     api->ReleaseSessionOptions(so);
     tfn_arena_free(arena);
     tfn_onnx_free(model);
-    free(samples);
     free(ids);
     free(mask);
     free(types);

@@ -24,11 +24,11 @@ command -v wrk >/dev/null || { echo "run.sh: wrk missing (scripts/install-deps.s
 echo "# bench/onnx: $(date -u +%FT%RZ), $(nproc) CPUs ($(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -1)), load average $(cut -d' ' -f1-3 /proc/loadavg); machine shared with other work"
 echo
 echo "## Backend overhead, batch 1 and 8, sequence 16, 1 intra-op thread"
-"$BUILD/bench/onnx" "$MODEL" 1 16 1 200 5 | tee /tmp/tiffin-onnx-overhead.$$
+"$BUILD/bench/onnx" "$MODEL" 1 16 1 150 5 | tee /tmp/tiffin-onnx-overhead.$$
 floor=$(awk '$1 == "all" { print $2 }' /tmp/tiffin-onnx-overhead.$$)
 rm -f /tmp/tiffin-onnx-overhead.$$
 echo
-"$BUILD/bench/onnx" "$MODEL" 8 16 1 50 3
+"$BUILD/bench/onnx" "$MODEL" 8 16 1 30 3
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tiffin-onnx.XXXXXX")
 PID=""
@@ -54,7 +54,7 @@ printf '%-28s %6s %10s %10s %10s %10s\n' config conns req/s p50_ms p99_ms p50/fl
 IFS=';' read -ra configs <<<"$CONFIGS"
 for cfg in "${configs[@]}"; do
     # shellcheck disable=SC2086
-    "$BUILD/tiffin" serve "$MODEL" --port 0 --quiet $cfg --max-concurrency 64 --max-queue 64 \
+    "$BUILD/tiffin" serve "$MODEL" --port 0 $cfg --max-concurrency 64 --max-queue 64 \
         > "$WORK/out" 2> "$WORK/err" &
     PID=$!
     url=""
