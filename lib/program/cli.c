@@ -70,6 +70,9 @@ static void usage_serve(FILE *out)
             "  --max-body BYTES     largest request body before 413 (default: 16 MiB)\n"
             "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
             "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
+            "  --access-log PATH    one JSON line per request and per dependency call (trace\n"
+            "                       and span ids, service, API, status, durations); '-' is\n"
+            "                       standard output (default: none)\n"
             "  --quiet              do not print where the service listens\n"
             "  --service NAME       serve only the service NAME of the graph, in this process\n"
             "                       (one service per host or pod)\n"
@@ -84,8 +87,11 @@ static void usage_serve(FILE *out)
             "  -h, --help           show this help\n"
             "\n"
             "Traffic options (--timeout ... --drain) apply to the entry service.\n"
+            "Every service answers GET /metrics (Prometheus); under serve the entry's covers\n"
+            "every worker of the graph.\n"
             "Environment: TFN_GPUS=0,1 overrides GPU discovery; TFN_MEMORY_LIMITS=auto|cgroup|\n"
-            "rlimit|off chooses how memory limits are enforced.\n",
+            "rlimit|off chooses how memory limits are enforced; TFN_OBSERVE=off turns metrics\n"
+            "and trace headers off.\n",
             program);
 }
 
@@ -225,7 +231,11 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         O_NOTIFY_FD,
         O_WORKER_INDEX,
         O_READ_TIMEOUT,
-        O_IDLE_TIMEOUT
+        O_IDLE_TIMEOUT,
+        O_ACCESS_LOG,
+        O_METRICS_FD,
+        O_METRICS_SLOT,
+        O_METRICS_GEN
     };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -245,11 +255,15 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"read-timeout", required_argument, 0, O_READ_TIMEOUT},
         {"idle-timeout", required_argument, 0, O_IDLE_TIMEOUT},
         {"workers", required_argument, 0, O_WORKERS},
+        {"access-log", required_argument, 0, O_ACCESS_LOG},
         /* Hidden: how the supervisor starts a worker (supervisor.c). */
         {"listen-fd", required_argument, 0, O_LISTEN_FD},
         {"listen-tcp-fd", required_argument, 0, O_LISTEN_TCP_FD},
         {"notify-fd", required_argument, 0, O_NOTIFY_FD},
         {"worker-index", required_argument, 0, O_WORKER_INDEX},
+        {"metrics-fd", required_argument, 0, O_METRICS_FD},
+        {"metrics-slot", required_argument, 0, O_METRICS_SLOT},
+        {"metrics-gen", required_argument, 0, O_METRICS_GEN},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     /* The traffic flags as given, passed on to the entry's process when supervising. */
@@ -372,9 +386,18 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             }
             workers[nworkers++] = optarg;
             break;
+        case O_ACCESS_LOG: cfg.access_log = optarg; break;
+        case O_METRICS_SLOT:
+        case O_METRICS_GEN:
+            if (!parse_uint(c == O_METRICS_SLOT ? "--metrics-slot" : "--metrics-gen", optarg,
+                            UINT32_MAX, &v))
+                return EXIT_USAGE;
+            *(c == O_METRICS_SLOT ? &cfg.metrics_slot : &cfg.metrics_gen) = (unsigned)v;
+            break;
         case O_LISTEN_FD:
         case O_LISTEN_TCP_FD:
         case O_NOTIFY_FD:
+        case O_METRICS_FD:
             if (!parse_uint(c == O_NOTIFY_FD ? "--notify-fd" : "--listen-fd", optarg, INT32_MAX,
                             &v))
                 return EXIT_USAGE;
@@ -386,6 +409,7 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             (void)fcntl((int)v, F_SETFD, FD_CLOEXEC);
             *(c == O_LISTEN_FD       ? &cfg.listen_fd
               : c == O_LISTEN_TCP_FD ? &cfg.listen_tcp_fd
+              : c == O_METRICS_FD    ? &cfg.metrics_fd
                                      : &cfg.notify_fd) = (int)v;
             hidden_given = true;
             break;
@@ -508,6 +532,7 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         .depends = depends,
         .ndepends = ndepends,
         .workers = nworkers_of,
+        .access_log = cfg.access_log,
     };
     for (int t = 0; t < T_COUNT; t++) {
         if (!traffic_args[t])

@@ -44,6 +44,7 @@ typedef struct tfn__supervise_config {
     /* Worker processes of each service of the graph, in graph order (its `workers`, or
      * --workers); at least 1 each. */
     const unsigned *workers;
+    const char *access_log; /* --access-log, passed to every worker; NULL: none */
 } tfn__supervise_config_t;
 
 /**
