@@ -45,18 +45,18 @@ static void test_traceparent_invalid(void)
     static const char *const bad[] = {
         "",
         "garbage",
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",    /* short */
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",  /* 00 with more */
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-011",  /* 00 with more */
-        "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",   /* uppercase */
-        "00-00000000000000000000000000000000-b7ad6b7169203331-01",   /* zero trace id */
-        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",   /* zero parent */
-        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",   /* version ff */
-        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x",  /* no '-' after 55 */
-        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",   /* separator */
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333g-01",   /* not hex */
-        "0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01a",   /* shifted */
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-zz",   /* flags */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",   /* short */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-", /* 00 with more */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-011", /* 00 with more */
+        "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",  /* uppercase */
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  /* zero trace id */
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  /* zero parent */
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* version ff */
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x", /* no '-' after 55 */
+        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* separator */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333g-01",  /* not hex */
+        "0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01a",  /* shifted */
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-zz",  /* flags */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         tfn__trace_ids_t ids;
@@ -139,10 +139,10 @@ static void test_render(void)
     tfn__metrics_slot_api(a, 0, "ignored: already declared");
     tfn__metrics_slot_name(b, "Dep", 1);
     tfn__metrics_slot_api(b, 0, "work");
-    tfn__metrics_request(a, 0, 200, 50000);      /* first bucket */
-    tfn__metrics_request(a, 0, 200, 3000000);    /* 0.005 */
+    tfn__metrics_request(a, 0, 200, 50000);   /* first bucket */
+    tfn__metrics_request(a, 0, 200, 3000000); /* 0.005 */
     tfn__metrics_request(a, 0, 429, 0);
-    tfn__metrics_request(a, 99, 200, 0);         /* no such API: not counted */
+    tfn__metrics_request(a, 99, 200, 0); /* no such API: not counted */
     tfn__metrics_call_t *c = tfn__metrics_call_find(a, "Dep", "work");
     CHECK(c && c == tfn__metrics_call_find(a, "Dep", "work"));
     tfn__metrics_call(c, 504, 1000000);

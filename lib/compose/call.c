@@ -32,6 +32,7 @@ struct tfn_future {
     tfn_error_t error;
     tfn_value_t *output;
     tfn__buf_t body; /* the answer's bytes: a decoded tensor points into them */
+
     tfn__trace_ids_t span; /* the call's client span (server/observe.c) */
     uint64_t start_ns;     /* when it was sent; 0: not observed */
 };

@@ -159,8 +159,8 @@ unsigned tfn__metrics_code_index(int status)
 
 /* Upper bounds of the latency buckets, in ns; tiffin's hops are tens of microseconds. */
 static const uint64_t seconds_le_ns[TFN__METRICS_NSECONDS - 1] = {
-    100000,    250000,    500000,     1000000,    2500000,    5000000,    10000000,   25000000,
-    50000000,  100000000, 250000000,  500000000,  1000000000, 2500000000, 5000000000, 10000000000};
+    100000,   250000,    500000,    1000000,   2500000,    5000000,    10000000,   25000000,
+    50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000};
 static const char *const seconds_le[TFN__METRICS_NSECONDS] = {
     "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
     "0.1",    "0.25",    "0.5",    "1",     "2.5",    "5",     "10",   "+Inf"};
@@ -228,7 +228,10 @@ void tfn__metrics_batch(tfn__metrics_slot_t *s, unsigned api, unsigned size, uin
  * Rendering
  * ------------------------------------------------------------------------------------------- */
 
-static uint64_t get(const tfn__counter_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+static uint64_t get(const tfn__counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
 
 /* A label value, escaped as the text format says (backslash, double quote, newline). */
 static int put_label(tfn__buf_t *out, const char *name, const char *value, bool first)
@@ -367,8 +370,8 @@ static bool call_first(const tfn__metrics_slot_t *s, unsigned i)
 }
 
 /* Sums entry `i` of `s` and its duplicates. */
-static void call_totals(const tfn__metrics_slot_t *s, unsigned i, uint64_t *codes_out,
-                        uint64_t *b, uint64_t *sum)
+static void call_totals(const tfn__metrics_slot_t *s, unsigned i, uint64_t *codes_out, uint64_t *b,
+                        uint64_t *sum)
 {
     const tfn__metrics_call_t *c = &s->calls[i];
     for (unsigned j = i; j < ncalls(s); j++) {
@@ -479,8 +482,8 @@ int tfn__metrics_render(tfn__metrics_region_t *region, const char *version, tfn_
                 series_t se = {slots[i], "dependency", slots[i]->calls[k].dependency, "api",
                                slots[i]->calls[k].api};
                 rc = pass == 0 ? put_codes(out, name, &se, c)
-                               : put_histogram(out, name, &se, b, TFN__METRICS_NSECONDS,
-                                               seconds_le, sum, 1e9);
+                               : put_histogram(out, name, &se, b, TFN__METRICS_NSECONDS, seconds_le,
+                                               sum, 1e9);
             }
     }
 

@@ -136,9 +136,9 @@ void tfn__trace_random(uint8_t *out, size_t n)
 
 bool tfn__trace_begin(tfn__trace_ids_t *ids, const char *traceparent, size_t len)
 {
-    bool taken = traceparent && len &&
-                 tfn__traceparent_parse(traceparent, len, ids->trace_id, ids->parent_id,
-                                        &ids->flags) == 0;
+    bool taken =
+        traceparent && len &&
+        tfn__traceparent_parse(traceparent, len, ids->trace_id, ids->parent_id, &ids->flags) == 0;
     if (!taken) {
         tfn__trace_random(ids->trace_id, 16);
         memset(ids->parent_id, 0, sizeof ids->parent_id);

@@ -150,9 +150,12 @@ static const struct {
     ops_fn serve;
 } operational_endpoints[] = {
     {"/livez", NULL}, /* NULL: answered inline, it must not depend on anything */
-    {"/readyz", serve_readyz},  {"/healthz", serve_healthz},
-    {"/docs.json", serve_docs}, {"/", serve_index},
-    {"/metrics", tfn__serve_metrics}, /* observe.c */
+    {"/readyz", serve_readyz},
+    {"/healthz", serve_healthz},
+    {"/docs.json", serve_docs},
+    {"/", serve_index},
+    /* Prometheus metrics: lib/server/observe.c */
+    {"/metrics", tfn__serve_metrics},
 };
 
 /* ---------------------------------------------------------------------------------------------

@@ -346,8 +346,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         } else if (strcasecmp(name, "tracestate") == 0) {
             conn->header_kind = HEADER_TRACESTATE;
             if (conn->tracestate_headers++) /* several headers are one comma-separated list */
-                trace_value(conn->tracestate, sizeof conn->tracestate, &conn->tracestate_bad,
-                            ",", 1);
+                trace_value(conn->tracestate, sizeof conn->tracestate, &conn->tracestate_bad, ",",
+                            1);
         }
     }
     switch (conn->header_kind) {

@@ -51,8 +51,10 @@ int tfn__observe_open(tfn__server_t *server, tfn_error_t *err)
             server->metrics = tfn__metrics_region_map(cfg->metrics_fd);
         server->slot = server->metrics ? tfn__metrics_slot(server->metrics, cfg->metrics_slot) : 0;
         if (server->metrics && !server->slot) {
-            tfn__log("warn", "metrics slot %u is not in the supervisor's region: this worker "
-                             "counts on its own", cfg->metrics_slot);
+            tfn__log("warn",
+                     "metrics slot %u is not in the supervisor's region: this worker "
+                     "counts on its own",
+                     cfg->metrics_slot);
             tfn__metrics_region_free(server->metrics);
             server->metrics = NULL;
         }
@@ -119,6 +121,9 @@ void tfn__observe_begin(tfn__request_t *req, const tfn__conn_t *conn)
         return;
     req->start_ns = tfn__now_ns();
     begin_ids(server, conn, &req->trace);
+    /* A tiffin caller (it sends its deadline) knows the ids already and times the call itself:
+     * the answer's traceparent and Server-Timing would be bytes to write and parse for nothing. */
+    req->trace_quiet = conn && conn->deadline_ms;
     /* tracestate only goes with the traceparent it came with (the spec). */
     if (server->tracing && conn && conn->tracestate[0] && !conn->tracestate_bad &&
         memcmp(req->trace.parent_id, "\0\0\0\0\0\0\0\0", 8) != 0 &&
@@ -150,37 +155,67 @@ static void log_span(tfn__server_t *server, tfn__span_record_t *rec)
         tfn__access_log_write(server->access_log_fd, line, len);
 }
 
+/* Appends `s` to out[*len], if it fits in `size` with a NUL after it. */
+static bool put(char *out, size_t size, size_t *len, const char *s, size_t n)
+{
+    if (*len + n + 1 > size)
+        return false;
+    memcpy(out + *len, s, n);
+    *len += n;
+    out[*len] = '\0';
+    return true;
+}
+
+/* Appends `ns` as milliseconds with 3 decimals ("12.345"): no floating point, no printf (this
+ * runs for every answer that made calls). */
+static bool put_ms(char *out, size_t size, size_t *len, uint64_t ns)
+{
+    char digits[32], *p = digits + sizeof digits;
+    uint64_t us = ns / 1000;
+    for (int i = 0; i < 3; i++, us /= 10)
+        *--p = (char)('0' + us % 10);
+    *--p = '.';
+    do
+        *--p = (char)('0' + us % 10);
+    while ((us /= 10) > 0);
+    return put(out, size, len, p, (size_t)(digits + sizeof digits - p));
+}
+
 /* "traceparent: ...\r\n", and Server-Timing when there were calls. */
 static size_t put_headers(const tfn__trace_ids_t *ids, const tfn__call_timing_t *t, unsigned nt,
                           uint64_t total_ns, char *out, size_t size)
 {
     char tp[TFN__TRACEPARENT_LEN + 1];
     tfn__traceparent_format(tp, ids);
-    int n = snprintf(out, size, "traceparent: %s\r\n", tp);
-    if (n < 0 || (size_t)n >= size) {
+    size_t len = 0;
+    out[0] = '\0';
+    if (!put(out, size, &len, "traceparent: ", 13) ||
+        !put(out, size, &len, tp, TFN__TRACEPARENT_LEN) || !put(out, size, &len, "\r\n", 2)) {
         out[0] = '\0';
         return 0;
     }
-    size_t len = (size_t)n;
     if (!nt)
         return len;
     /* Server-Timing: each call as DEPENDENCY.API (both tokens), then the whole request. */
     size_t mark = len;
-    n = snprintf(out + len, size - len, "Server-Timing: ");
-    len += (size_t)n;
-    for (unsigned i = 0; i < nt; i++) {
-        n = snprintf(out + len, size - len, "%s.%s;dur=%.3f, ", t[i].dependency, t[i].api,
-                     (double)t[i].ns / 1e6);
-        if (n < 0 || (size_t)n >= size - len - 40)
+    bool ok = put(out, size, &len, "Server-Timing: ", 15);
+    for (unsigned i = 0; ok && i < nt; i++) {
+        size_t before = len;
+        if (!put(out, size, &len, t[i].dependency, strlen(t[i].dependency)) ||
+            !put(out, size, &len, ".", 1) || !put(out, size, &len, t[i].api, strlen(t[i].api)) ||
+            !put(out, size, &len, ";dur=", 5) || !put_ms(out, size, &len, t[i].ns) ||
+            !put(out, size, &len, ", ", 2) || len + 40 > size) {
+            len = before; /* no room for this one: the header ends with the total */
+            out[len] = '\0';
             break;
-        len += (size_t)n;
+        }
     }
-    n = snprintf(out + len, size - len, "total;dur=%.3f\r\n", (double)total_ns / 1e6);
-    if (n < 0 || (size_t)n >= size - len) {
+    if (!ok || !put(out, size, &len, "total;dur=", 10) || !put_ms(out, size, &len, total_ns) ||
+        !put(out, size, &len, "\r\n", 2)) {
         out[mark] = '\0';
         return mark;
     }
-    return len + (size_t)n;
+    return len;
 }
 
 size_t tfn__observe_end(tfn__request_t *req, int status, char *headers, size_t size)
@@ -201,8 +236,9 @@ size_t tfn__observe_end(tfn__request_t *req, int status, char *headers, size_t s
                                   .queue_ns = req->queue_ns};
         log_span(server, &rec);
     }
-    return server->tracing ? put_headers(&req->trace, req->timings, req->ntimings, ns, headers, size)
-                           : 0;
+    return server->tracing && !req->trace_quiet
+               ? put_headers(&req->trace, req->timings, req->ntimings, ns, headers, size)
+               : 0;
 }
 
 size_t tfn__observe_refused(tfn__conn_t *conn, const tfn_api_t *api, int status, char *headers,
@@ -217,7 +253,8 @@ size_t tfn__observe_refused(tfn__conn_t *conn, const tfn_api_t *api, int status,
     if (server->slot)
         tfn__metrics_request(server->slot, api_index(server->service, api), status, 0);
     if (server->access_log_fd >= 0) {
-        tfn__span_record_t rec = {.kind = "server", .ids = &ids, .api = api->name, .status = status};
+        tfn__span_record_t rec = {
+            .kind = "server", .ids = &ids, .api = api->name, .status = status};
         log_span(server, &rec);
     }
     return server->tracing ? put_headers(&ids, NULL, 0, 0, headers, size) : 0;
@@ -261,9 +298,10 @@ int tfn__observe_call_headers(const tfn__request_t *req, const tfn__trace_ids_t 
 {
     if (!req->server->tracing)
         return 0;
-    char tp[TFN__TRACEPARENT_LEN + 1];
-    tfn__traceparent_format(tp, span);
-    int rc = tfn__buf_printf(head, "traceparent: %s\r\n", tp);
+    char tp[13 + TFN__TRACEPARENT_LEN + 3] = "traceparent: ";
+    tfn__traceparent_format(tp + 13, span);
+    memcpy(tp + 13 + TFN__TRACEPARENT_LEN, "\r\n", 3);
+    int rc = tfn__buf_append(head, tp, sizeof tp - 1);
     if (rc == 0 && req->tracestate)
         rc = tfn__buf_printf(head, "tracestate: %s\r\n", req->tracestate);
     return rc;
@@ -296,7 +334,7 @@ void tfn__observe_call_end(tfn__request_t *req, const char *dependency, const ch
                                   .duration_ns = ns};
         log_span(server, &rec);
     }
-    if (!server->tracing || req->responded)
+    if (!server->tracing || req->responded || req->trace_quiet)
         return;
     if (!req->timings)
         req->timings = tfn_arena_alloc(req->arena, MAX_TIMINGS * sizeof *req->timings);

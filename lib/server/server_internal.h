@@ -234,6 +234,7 @@ struct tfn__request {
     uint64_t start_ns, queue_ns;
     struct tfn__call_timing *timings;
     unsigned ntimings;
+    bool trace_quiet; /* the caller is tiffin's client: no trace headers in the answer */
 };
 
 /* ---- http_server.c -------------------------------------------------------------------------- */

@@ -238,7 +238,9 @@ proc_t *tfn__sup_proc_spawn(worker_t *w, role_t role)
         .args = args,
         .env = env,
         .flags = UV_PROCESS_DETACHED, /* own session: a terminal's Ctrl-C reaches only us */
-        .stdio_count = w->slot ? 7 : s->tcp_fd >= 0 ? 6 : 5,
+        .stdio_count = w->slot          ? 7
+                       : s->tcp_fd >= 0 ? 6
+                                        : 5,
         .stdio = stdio,
     };
     int rc = uv_spawn(&sup->loop, &p->process, &options);

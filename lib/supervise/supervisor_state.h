@@ -94,6 +94,7 @@ struct worker {
     uint64_t crashed_ms; /* when its process died, until the next one is ready */
     unsigned spawned;    /* processes started, for cgroup names */
     bool roll_pending;   /* a rolling restart has yet to replace it */
+
     unsigned metrics_slot;     /* its slot in the supervisor's metrics region */
     tfn__metrics_slot_t *slot; /* that slot; NULL: no metrics (TFN_OBSERVE=off) */
 };
