@@ -32,6 +32,9 @@ struct tfn_future {
     tfn_error_t error;
     tfn_value_t *output;
     tfn__buf_t body; /* the answer's bytes: a decoded tensor points into them */
+
+    tfn__trace_ids_t span; /* the call's client span (server/observe.c) */
+    uint64_t start_ns;     /* when it was sent; 0: not observed */
 };
 
 /* Most bytes an encoded input may take. */
@@ -116,6 +119,8 @@ int tfn__response_decode(const char *content_type, const void *data, size_t len,
 /* Turns an answer into the future's result. */
 static void settle(tfn_future_t *f, int rc, tfn__response_t *resp, const tfn_error_t *err)
 {
+    tfn__observe_call_end(f->req, f->dependency, f->api, &f->span, f->start_ns,
+                          rc != 0 ? tfn_http_status(rc) : resp->status);
     f->exchange = NULL;
     f->local = NULL;
     if (rc != 0) {
@@ -184,16 +189,23 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
         fail(f, rc, "cannot encode the input of '%s': %s", f->api, tfn_strerror(rc));
         return;
     }
+    tfn__observe_call_begin(req, &f->span, &f->start_ns);
     if (dep->local) {
         tfn__dispatch_local(dep->local, f->api, &body, timeout, on_local_answer, f, &f->local);
+        if (f->local)
+            tfn__observe_call_local(f->local, &f->span);
         return;
     }
     tfn__buf_t head;
     tfn__buf_init(&head, 4096);
     rc = tfn__buf_printf(&head,
                          "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nAccept: %s\r\n"
-                         "Content-Length: %zu\r\n" TFN__DEADLINE_HEADER ": %u\r\n\r\n",
+                         "Content-Length: %zu\r\n" TFN__DEADLINE_HEADER ": %u\r\n",
                          f->api, dep->host, media, media, body.len, timeout);
+    if (rc == 0)
+        rc = tfn__observe_call_headers(req, &f->span, &head);
+    if (rc == 0)
+        rc = tfn__buf_puts(&head, "\r\n");
     if (rc == 0)
         rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent, on_exchange,
                             f, &f->exchange);

@@ -76,6 +76,9 @@ static void usage_serve(FILE *out)
             "                       --batch API=N for one API (repeatable)\n"
             "  --max-latency-ms MS  longest a request waits for its batch to start (default:\n"
             "                       the API's, else 10); --max-latency-ms API=MS for one API\n"
+            "  --access-log PATH    one JSON line per request and per dependency call (trace\n"
+            "                       and span ids, service, API, status, durations); '-' is\n"
+            "                       standard output (default: none)\n"
             "  --quiet              do not print where the service listens\n"
             "  --service NAME       serve only the service NAME of the graph, in this process\n"
             "                       (one service per host or pod)\n"
@@ -90,8 +93,11 @@ static void usage_serve(FILE *out)
             "  -h, --help           show this help\n"
             "\n"
             "Traffic and batch options (--timeout ... --max-latency-ms) apply to the entry.\n"
+            "Every service answers GET /metrics (Prometheus); under serve the entry's covers\n"
+            "every worker of the graph.\n"
             "Environment: TFN_GPUS=0,1 overrides GPU discovery; TFN_MEMORY_LIMITS=auto|cgroup|\n"
-            "rlimit|off chooses how memory limits are enforced.\n",
+            "rlimit|off chooses how memory limits are enforced; TFN_OBSERVE=off turns metrics\n"
+            "and trace headers off.\n",
             program);
 }
 
@@ -243,7 +249,11 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         O_READ_TIMEOUT,
         O_IDLE_TIMEOUT,
         O_BATCH,
-        O_MAX_LATENCY
+        O_MAX_LATENCY,
+        O_ACCESS_LOG,
+        O_METRICS_FD,
+        O_METRICS_SLOT,
+        O_METRICS_GEN
     };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -265,11 +275,15 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"workers", required_argument, 0, O_WORKERS},
         {"batch", required_argument, 0, O_BATCH},
         {"max-latency-ms", required_argument, 0, O_MAX_LATENCY},
+        {"access-log", required_argument, 0, O_ACCESS_LOG},
         /* Hidden: how the supervisor starts a worker (supervisor.c). */
         {"listen-fd", required_argument, 0, O_LISTEN_FD},
         {"listen-tcp-fd", required_argument, 0, O_LISTEN_TCP_FD},
         {"notify-fd", required_argument, 0, O_NOTIFY_FD},
         {"worker-index", required_argument, 0, O_WORKER_INDEX},
+        {"metrics-fd", required_argument, 0, O_METRICS_FD},
+        {"metrics-slot", required_argument, 0, O_METRICS_SLOT},
+        {"metrics-gen", required_argument, 0, O_METRICS_GEN},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     /* The traffic flags as given, passed on to the entry's process when supervising. */
@@ -404,9 +418,18 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             }
             workers[nworkers++] = optarg;
             break;
+        case O_ACCESS_LOG: cfg.access_log = optarg; break;
+        case O_METRICS_SLOT:
+        case O_METRICS_GEN:
+            if (!parse_uint(c == O_METRICS_SLOT ? "--metrics-slot" : "--metrics-gen", optarg,
+                            UINT32_MAX, &v))
+                return EXIT_USAGE;
+            *(c == O_METRICS_SLOT ? &cfg.metrics_slot : &cfg.metrics_gen) = (unsigned)v;
+            break;
         case O_LISTEN_FD:
         case O_LISTEN_TCP_FD:
         case O_NOTIFY_FD:
+        case O_METRICS_FD:
             if (!parse_uint(c == O_NOTIFY_FD ? "--notify-fd" : "--listen-fd", optarg, INT32_MAX,
                             &v))
                 return EXIT_USAGE;
@@ -418,6 +441,7 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             (void)fcntl((int)v, F_SETFD, FD_CLOEXEC);
             *(c == O_LISTEN_FD       ? &cfg.listen_fd
               : c == O_LISTEN_TCP_FD ? &cfg.listen_tcp_fd
+              : c == O_METRICS_FD    ? &cfg.metrics_fd
                                      : &cfg.notify_fd) = (int)v;
             hidden_given = true;
             break;
@@ -542,6 +566,7 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         .depends = depends,
         .ndepends = ndepends,
         .workers = nworkers_of,
+        .access_log = cfg.access_log,
     };
     for (int t = 0; t < T_COUNT; t++) {
         if (!traffic_args[t])

@@ -514,6 +514,7 @@ static void dispatch(tfn__batcher_t *b, api_batcher_t *a, group_t *g, uint64_t n
     size_t in_bytes = 0;
     tfn__request_t *members = NULL, **tail = &members;
     uint64_t deadline_ms = UINT64_MAX;
+    uint64_t oldest_wait_us = 0;
     while (g->head && rows + g->head->batch_rows <= (int64_t)a->max_size) {
         tfn__request_t *m = g->head;
         g->head = m->batch_next;
@@ -529,6 +530,8 @@ static void dispatch(tfn__batcher_t *b, api_batcher_t *a, group_t *g, uint64_t n
         if (m->deadline_ms < deadline_ms)
             deadline_ms = m->deadline_ms;
         uint64_t wait = now - m->batch_joined_us;
+        if (wait > oldest_wait_us)
+            oldest_wait_us = wait;
         a->stats.wait_sum_us += wait;
         if (wait > a->stats.wait_max_us)
             a->stats.wait_max_us = wait;
@@ -546,6 +549,9 @@ static void dispatch(tfn__batcher_t *b, api_batcher_t *a, group_t *g, uint64_t n
     while (s < TFN__BATCH_SIZE_BUCKETS - 1 && rows > ((int64_t)1 << s))
         s++;
     a->stats.size_buckets[s]++;
+    if (server->slot) /* /metrics: tiffin_batch_size (rows), tiffin_batch_queue_wait_seconds */
+        tfn__metrics_batch(server->slot, (unsigned)(a->api - server->service->apis), (unsigned)rows,
+                           oldest_wait_us * 1000);
 
     /* The carrier's arena: the stacked input, plus what a request's arena may hold. */
     size_t arena_max = in_bytes + (size_t)server->config.traffic.max_body_bytes * 4 + (64u << 20);

@@ -155,8 +155,12 @@ static const struct {
     ops_fn serve;
 } operational_endpoints[] = {
     {"/livez", NULL}, /* NULL: answered inline, it must not depend on anything */
-    {"/readyz", serve_readyz},  {"/healthz", serve_healthz},
-    {"/docs.json", serve_docs}, {"/", serve_index},
+    {"/readyz", serve_readyz},
+    {"/healthz", serve_healthz},
+    {"/docs.json", serve_docs},
+    {"/", serve_index},
+    /* Prometheus metrics: lib/server/observe.c */
+    {"/metrics", tfn__serve_metrics},
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -243,12 +247,15 @@ static void deliver(tfn__request_t *req, int status, const char *content_type, t
 {
     tfn__conn_t *conn = req->conn;
     tfn__sink_fn sink = req->sink;
+    char headers[TFN__OBSERVE_HEADERS]; /* traceparent, Server-Timing */
+    size_t nheaders = tfn__observe_end(req, status, headers, sizeof headers);
     req->conn = NULL;
     req->sink = NULL;
     req->responded = true;
     if (conn) {
         conn->active = NULL;
-        tfn__conn_respond_buf(conn, status, content_type, body, req->keep_alive, NULL);
+        tfn__conn_respond_buf(conn, status, content_type, body, req->keep_alive,
+                              nheaders ? headers : NULL);
     } else if (sink) {
         tfn__response_t resp = {.status = status, .body = *body};
         snprintf(resp.content_type, sizeof resp.content_type, "%s", content_type);
@@ -343,6 +350,7 @@ static void handler_finished(tfn__request_t *req)
         return;
     }
     server->in_flight--;
+    tfn__observe_load(server);
     if (server->config.hooks && server->config.hooks->request_returned)
         server->config.hooks->request_returned(req);
     if (awaits_answer(req))
@@ -424,6 +432,7 @@ static void start_handler(tfn__request_t *req)
     tfn__server_t *server = req->server;
     req->handler_running = true;
     server->in_flight++;
+    tfn__observe_load(server);
     arm_deadline(req);
     if (req->batch_rows > 0) {
         tfn__batch_join(req);
@@ -449,6 +458,7 @@ static void run_or_queue(tfn__request_t *req)
         server->queue_head = req;
     server->queue_tail = req;
     server->queued++;
+    tfn__observe_load(server);
     arm_deadline(req); /* waiting counts: past the deadline it is answered 504 in the queue */
 }
 
@@ -463,6 +473,7 @@ static void start_queued(tfn__server_t *server)
             server->queue_tail = NULL;
         server->queued--;
         req->queued = false;
+        tfn__observe_dequeued(req);
         if (awaits_answer(req))
             start_handler(req);
         else
@@ -582,8 +593,11 @@ static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *bo
     if (rc != 0) {
         snprintf(err.service, sizeof err.service, "%s", server->service->name);
         bool retry_later = rc == TFN_EBUSY || rc == TFN_EUNAVAIL;
+        char headers[TFN__OBSERVE_HEADERS];
+        size_t n = tfn__observe_refused(conn, api, tfn_http_status(rc), headers, sizeof headers);
+        snprintf(headers + n, sizeof headers - n, "%s", retry_later ? "Retry-After: 1\r\n" : "");
         tfn__conn_respond_error(conn, &err, rc == TFN_ESHUTDOWN ? false : keep_alive,
-                                retry_later ? "Retry-After: 1\r\n" : NULL);
+                                headers[0] ? headers : NULL);
         return;
     }
     tfn__request_t *req = request_new(server, api, body, conn->deadline_ms);
@@ -593,6 +607,7 @@ static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *bo
     }
     req->keep_alive = keep_alive;
     req->wire_response = accepts_wire(conn->accept);
+    tfn__observe_begin(req, conn);
     req->conn = conn;
     conn->active = req;
     if (request_prepare(req, conn->content_type))
@@ -635,6 +650,7 @@ void tfn__dispatch_local(tfn__server_t *server, const char *api_name, tfn__buf_t
     req->sink = sink;
     req->sink_arg = arg;
     req->wire_response = true;
+    tfn__observe_begin(req, NULL);
     if (!api)
         tfn_error_set(&req->error, TFN_ENOTFOUND, "service '%s' has no API '%s'",
                       server->service->name, api_name);

@@ -23,7 +23,9 @@ enum header_kind {
     HEADER_CONTENT_TYPE,
     HEADER_ACCEPT,
     HEADER_EXPECT,
-    HEADER_DEADLINE
+    HEADER_DEADLINE,
+    HEADER_TRACEPARENT,
+    HEADER_TRACESTATE
 };
 
 static void conn_process(tfn__conn_t *conn);
@@ -244,6 +246,9 @@ static int on_message_begin(http_parser *p)
     conn->header_name_overflow = false;
     conn->header_kind = HEADER_OTHER;
     conn->content_type[0] = conn->accept[0] = '\0';
+    conn->traceparent[0] = conn->tracestate[0] = '\0';
+    conn->traceparent_bad = conn->tracestate_bad = false;
+    conn->tracestate_headers = 0;
     conn->deadline_ms = 0;
     conn->expect_continue = false;
     conn->head_bytes = 0;
@@ -304,6 +309,19 @@ static int append_value(tfn__conn_t *conn, char *dst, size_t cap, const char *at
     return 0;
 }
 
+/* Trace Context headers are never an error: one that does not fit is marked bad and ignored
+ * (a new trace is started), as the W3C spec says of malformed ones. */
+static void trace_value(char *dst, size_t cap, bool *bad, const char *at, size_t len)
+{
+    size_t have = strlen(dst);
+    if (*bad || have + len >= cap) {
+        *bad = true;
+        return;
+    }
+    memcpy(dst + have, at, len);
+    dst[have + len] = '\0';
+}
+
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     tfn__conn_t *conn = conn_of(p);
@@ -322,11 +340,26 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             conn->header_kind = HEADER_EXPECT;
         else if (strcasecmp(name, TFN__DEADLINE_HEADER) == 0)
             conn->header_kind = HEADER_DEADLINE;
+        else if (strcasecmp(name, "traceparent") == 0) {
+            conn->header_kind = HEADER_TRACEPARENT;
+            conn->traceparent_bad |= conn->traceparent[0] != '\0'; /* given twice: ignored */
+        } else if (strcasecmp(name, "tracestate") == 0) {
+            conn->header_kind = HEADER_TRACESTATE;
+            if (conn->tracestate_headers++) /* several headers are one comma-separated list */
+                trace_value(conn->tracestate, sizeof conn->tracestate, &conn->tracestate_bad, ",",
+                            1);
+        }
     }
     switch (conn->header_kind) {
     case HEADER_CONTENT_TYPE:
         return append_value(conn, conn->content_type, sizeof conn->content_type, at, len);
     case HEADER_ACCEPT: return append_value(conn, conn->accept, sizeof conn->accept, at, len);
+    case HEADER_TRACEPARENT:
+        trace_value(conn->traceparent, sizeof conn->traceparent, &conn->traceparent_bad, at, len);
+        return 0;
+    case HEADER_TRACESTATE:
+        trace_value(conn->tracestate, sizeof conn->tracestate, &conn->tracestate_bad, at, len);
+        return 0;
     case HEADER_EXPECT:
         if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
             conn->expect_continue = true;

@@ -18,6 +18,8 @@
 #include "core/buf_internal.h"
 #include "core/coro_internal.h"
 #include "core/log_internal.h"
+#include "observe/metrics_internal.h"
+#include "observe/trace_internal.h"
 #include "tiffin.h"
 
 /* The header a caller sends with what is left of its deadline, in milliseconds. */
@@ -58,6 +60,11 @@ typedef struct tfn__serve_config {
     size_t nbatch_args;
     const char *latency_args[TFN__MAX_BATCH_ARGS];
     size_t nlatency_args;
+    /* Observability (observe.c): the access log ("-": stdout; NULL: none), and the metrics
+     * region the supervisor shares (fd 0: a private one) with this worker's slot in it. */
+    const char *access_log;
+    int metrics_fd;
+    unsigned metrics_slot, metrics_gen;
 } tfn__serve_config_t;
 
 /** Most --depends a worker takes. */
@@ -145,6 +152,12 @@ struct tfn__server {
     char *openapi_json;           /* generated once, on first request of /docs.json */
     size_t openapi_len;
     int exit_code;
+
+    /* Observability (observe.c); all off (NULL, -1, false) with TFN_OBSERVE=off. */
+    tfn__metrics_region_t *metrics; /* the graph's shared region, or this worker's own */
+    tfn__metrics_slot_t *slot;      /* this worker's numbers in it */
+    bool tracing;                   /* traceparent in and out, Server-Timing */
+    int access_log_fd;              /* -1: no access log */
 };
 
 struct tfn__conn {
@@ -181,6 +194,10 @@ struct tfn__conn {
     int header_kind; /* which interesting header the current value belongs to */
     char content_type[TFN__MAX_HEADER_VALUE];
     char accept[TFN__MAX_HEADER_VALUE];
+    char traceparent[64]; /* W3C Trace Context; a value that does not fit is dropped */
+    char tracestate[TFN__TRACESTATE_MAX + 1];
+    bool traceparent_bad, tracestate_bad; /* too long, or repeated (traceparent) */
+    unsigned tracestate_headers;
     uint32_t deadline_ms; /* X-Tiffin-Deadline-Ms: what the caller has left; 0 = none */
     bool expect_continue;
     size_t head_bytes;
@@ -227,6 +244,14 @@ struct tfn__request {
     int64_t batch_rows;         /* member: rows its tensors carry (dimension 0); 0: none */
     uint64_t batch_joined_us;   /* member: when it joined its queue */
     bool batch_queued;          /* member: waiting in a queue */
+    /* Observability (observe.c): this request's span, when it began (tfn__now_ns) and how long
+     * it waited in the queue; the dependency calls it made, for Server-Timing. */
+    tfn__trace_ids_t trace;
+    const char *tracestate; /* in the arena; NULL: none */
+    uint64_t start_ns, queue_ns;
+    struct tfn__call_timing *timings;
+    unsigned ntimings;
+    bool trace_quiet; /* the caller is tiffin's client: no trace headers in the answer */
 };
 
 /* ---- http_server.c -------------------------------------------------------------------------- */
@@ -283,6 +308,44 @@ void tfn__dispatch_local(tfn__server_t *server, const char *api, tfn__buf_t *bod
 void tfn__request_abandon(tfn__request_t *req);
 /** Resumes the handler coroutine of `req` (suspended in tfn_await), from the loop. */
 void tfn__request_resume(tfn__request_t *req);
+
+/* ---- observe.c: metrics, trace context and the access log of a worker ----------------------- */
+
+/** Sets up the worker's metrics slot, tracing and access log. 0, or a TFN_E* code with *err. */
+int tfn__observe_open(tfn__server_t *server, tfn_error_t *err);
+/** Frees what tfn__observe_open set up. */
+void tfn__observe_close(tfn__server_t *server);
+/** A request begins: its span (from `conn`'s traceparent; NULL: a local request). */
+void tfn__observe_begin(tfn__request_t *req, const tfn__conn_t *conn);
+/** A queued request gets its handler slot now. */
+void tfn__observe_dequeued(tfn__request_t *req);
+/** The worker's in-flight and queued counts changed: publish them. */
+void tfn__observe_load(tfn__server_t *server);
+/**
+ * A request is answered with `status`: counts it, logs it, and writes the response headers it
+ * needs (traceparent, Server-Timing) into `headers` (NUL-terminated). Returns their length.
+ */
+size_t tfn__observe_end(tfn__request_t *req, int status, char *headers, size_t size);
+/** A request for `api` was refused before it became one (429, 503): as tfn__observe_end. */
+size_t tfn__observe_refused(tfn__conn_t *conn, const tfn_api_t *api, int status, char *headers,
+                            size_t size);
+/** GET /metrics: the exposition of every worker of the region. */
+void tfn__serve_metrics(tfn__conn_t *conn, bool keep_alive);
+
+/** Room for the headers tfn__observe_end writes. */
+#define TFN__OBSERVE_HEADERS 2048
+
+/* For the layer above (compose/call.c): a dependency call of `req` is a client span. */
+/** Begins a call: its span (child of the request's) and start time. */
+void tfn__observe_call_begin(tfn__request_t *req, tfn__trace_ids_t *span, uint64_t *start_ns);
+/** Appends the trace headers of a call (traceparent, tracestate) to `head`; 0 or TFN_E*. */
+int tfn__observe_call_headers(const tfn__request_t *req, const tfn__trace_ids_t *span,
+                              tfn__buf_t *head);
+/** A local call (test graph): the callee request joins the call's trace as its child. */
+void tfn__observe_call_local(tfn__request_t *callee, const tfn__trace_ids_t *span);
+/** A call ended with `status` (its HTTP status, or the status of its transport error). */
+void tfn__observe_call_end(tfn__request_t *req, const char *dependency, const char *api,
+                           const tfn__trace_ids_t *span, uint64_t start_ns, int status);
 
 /* ---- worker.c -------------------------------------------------------------------------------- */
 

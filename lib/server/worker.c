@@ -436,8 +436,9 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
     server->coros = tfn__coro_pool_new(0, 1024);
     const tfn__server_hooks_t *hooks = config->hooks;
     int rc =
-        !server->coros         ? tfn_error_set(err, TFN_ENOMEM, "out of memory")
-        : hooks && hooks->open ? hooks->open(server, err)
+        !server->coros                       ? tfn_error_set(err, TFN_ENOMEM, "out of memory")
+        : tfn__observe_open(server, err) < 0 ? err->code
+        : hooks && hooks->open               ? hooks->open(server, err)
         : svc->depends && (svc->depends[0].service || svc->depends[0].url || svc->depends[0].name)
             ? tfn_error_set(err, TFN_EINVAL,
                             "service '%s' has dependencies but this worker cannot call them",
@@ -460,6 +461,7 @@ void tfn__server_free(tfn__server_t *server)
         server->config.hooks->free(server);
     tfn__batch_free(server);
     tfn__coro_pool_free(server->coros);
+    tfn__observe_close(server);
     free(server->openapi_json);
     free(server);
 }

@@ -33,10 +33,12 @@ static void describe_exit(const proc_t *p, int64_t exit_status, int term_signal,
 {
     const supervisor_t *sup = p->worker->svc->sup;
     if (term_signal == SIGKILL && p->cgroup[0] &&
-        tfn__cgroup_oom_kills(sup->memory.kind, p->cgroup) > 0)
+        tfn__cgroup_oom_kills(sup->memory.kind, p->cgroup) > 0) {
+        if (p->worker->slot)
+            tfn__counter_add(&p->worker->slot->oom_kills, 1);
         snprintf(out, size, "was killed by the kernel: over its memory limit of %llu MiB",
                  (unsigned long long)(p->worker->plan.memory_bytes >> 20));
-    else if (term_signal)
+    } else if (term_signal)
         snprintf(out, size, "killed by signal %d (%s)", term_signal, strsignal(term_signal));
     else
         snprintf(out, size, "exited with status %lld", (long long)exit_status);
@@ -103,6 +105,8 @@ static void on_restart(uv_timer_t *timer)
         return;
     }
     w->state = WORKER_UP;
+    if (w->slot)
+        tfn__counter_add(&w->slot->restarts, 1);
 }
 
 bool tfn__sup_service_alive(const service_t *s)
@@ -126,6 +130,8 @@ void tfn__sup_on_proc_exit(uv_process_t *process, int64_t exit_status, int term_
     describe_exit(p, exit_status, term_signal, how, sizeof how);
     p->alive = false;
     uv_timer_stop(&p->timer);
+    if (w->slot) /* its in-flight and queued requests are gone with it */
+        tfn__metrics_load(w->slot, p->gen, 0, 0);
     if (p->cgroup[0] && tfn__cgroup_remove(p->cgroup) != 0)
         tfn__log("warn", "cannot remove cgroup %s: %s", p->cgroup, strerror(errno));
     bool clean = exit_status == 0 && term_signal == 0;

@@ -57,11 +57,11 @@ static void on_notify_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf
 
 /* The worker process's command line: a malloc'd NULL-terminated array of borrowed strings
  * (the numbers are in `numbers`, the caller's). */
-static char **proc_args(worker_t *w, char numbers[4][16])
+static char **proc_args(worker_t *w, char numbers[7][16])
 {
     service_t *s = w->svc;
     const tfn__supervise_config_t *cfg = s->sup->config;
-    char **args = calloc(20 + cfg->nentry_args + 2 * s->ndepends, sizeof *args);
+    char **args = calloc(28 + cfg->nentry_args + 2 * s->ndepends, sizeof *args);
     if (!args)
         return NULL;
     size_t n = 0;
@@ -84,6 +84,21 @@ static char **proc_args(worker_t *w, char numbers[4][16])
     args[n++] = "--worker-index";
     args[n++] = numbers[2];
     args[n++] = "--quiet";
+    if (cfg->access_log) {
+        args[n++] = "--access-log";
+        args[n++] = (char *)cfg->access_log;
+    }
+    if (w->slot) { /* the metrics region, fd 6 (observe/metrics_internal.h) */
+        snprintf(numbers[4], 16, "%d", METRICS_FD);
+        snprintf(numbers[5], 16, "%u", w->metrics_slot);
+        snprintf(numbers[6], 16, "%u", w->spawned);
+        args[n++] = "--metrics-fd";
+        args[n++] = numbers[4];
+        args[n++] = "--metrics-slot";
+        args[n++] = numbers[5];
+        args[n++] = "--metrics-gen";
+        args[n++] = numbers[6];
+    }
     if (s->is_entry)
         for (size_t i = 0; i < cfg->nentry_args; i++)
             args[n++] = (char *)cfg->entry_args[i];
@@ -194,7 +209,7 @@ proc_t *tfn__sup_proc_spawn(worker_t *w, role_t role)
         }
     }
 
-    char numbers[4][16], vars[MAX_VARS][1300];
+    char numbers[7][16], vars[MAX_VARS][1300];
     char **args = proc_args(w, numbers);
     char **env = args ? proc_env(p, vars) : NULL;
     if (!args || !env) {
@@ -207,13 +222,15 @@ proc_t *tfn__sup_proc_spawn(worker_t *w, role_t role)
         tfn__sup_close_proc_handle((uv_handle_t *)&p->notify);
         return NULL;
     }
-    uv_stdio_container_t stdio[6] = {
+    uv_stdio_container_t stdio[7] = {
         {.flags = UV_IGNORE},
         {.flags = UV_INHERIT_FD, .data.fd = STDOUT_FILENO},
         {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->notify},
         {.flags = UV_INHERIT_FD, .data.fd = s->unix_fd},
-        {.flags = UV_INHERIT_FD, .data.fd = s->tcp_fd},
+        {.flags = s->tcp_fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = s->tcp_fd},
+        {.flags = w->slot ? UV_INHERIT_FD : UV_IGNORE,
+         .data.fd = w->slot ? tfn__metrics_region_fd(sup->metrics) : -1},
     };
     uv_process_options_t options = {
         .exit_cb = tfn__sup_on_proc_exit,
@@ -221,7 +238,9 @@ proc_t *tfn__sup_proc_spawn(worker_t *w, role_t role)
         .args = args,
         .env = env,
         .flags = UV_PROCESS_DETACHED, /* own session: a terminal's Ctrl-C reaches only us */
-        .stdio_count = s->tcp_fd >= 0 ? 6 : 5,
+        .stdio_count = w->slot          ? 7
+                       : s->tcp_fd >= 0 ? 6
+                                        : 5,
         .stdio = stdio,
     };
     int rc = uv_spawn(&sup->loop, &p->process, &options);
@@ -239,7 +258,7 @@ proc_t *tfn__sup_proc_spawn(worker_t *w, role_t role)
     p->alive = true;
     p->pid = p->process.pid;
     p->spawned_ms = tfn__now_ms();
-    w->spawned++;
+    p->gen = w->spawned++;
     if (uv_read_start((uv_stream_t *)&p->notify, on_notify_alloc, tfn__sup_on_notify_read) != 0)
         tfn__sup_close_proc_handle((uv_handle_t *)&p->notify);
     uv_timer_start(&p->timer, tfn__sup_on_start_deadline, sup->config->start_timeout_ms, 0);

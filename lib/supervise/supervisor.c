@@ -545,6 +545,8 @@ int tfn__supervise(const tfn__graph_t *graph, const tfn__supervise_config_t *con
     if (rc == 0)
         rc = plan_resources(sup);
     if (rc == 0)
+        tfn__sup_metrics_open(sup);
+    if (rc == 0)
         rc = open_listeners(sup);
     if (rc == 0) {
         char pid[32];
@@ -585,6 +587,7 @@ int tfn__supervise(const tfn__graph_t *graph, const tfn__supervise_config_t *con
         free(services[i].depends);
         free(services[i].workers);
     }
+    tfn__metrics_region_free(sup->metrics);
     tfn__log("info", "supervisor stopped (exit %d)", exit_code);
     free(services);
     free(sup);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "compose/graph_internal.h"
+#include "server/server_internal.h" /* TFN__MAX_BATCH_ARGS */
 
 /** Environment variable telling a child the pid of its supervisor (see cli.c, --service). */
 #define TFN__SUPERVISOR_PID_ENV "TFN_SUPERVISOR_PID"
@@ -44,6 +45,7 @@ typedef struct tfn__supervise_config {
     /* Worker processes of each service of the graph, in graph order (its `workers`, or
      * --workers); at least 1 each. */
     const unsigned *workers;
+    const char *access_log; /* --access-log, passed to every worker; NULL: none */
 } tfn__supervise_config_t;
 
 /**

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "compose/graph_internal.h"
+#include "observe/metrics_internal.h"
 #include "supervise/resources_internal.h"
 #include "supervise/supervisor_internal.h"
 
@@ -35,6 +36,7 @@ extern char **environ;
 #define NOTIFY_FD     3
 #define LISTEN_FD     4
 #define LISTEN_TCP_FD 5
+#define METRICS_FD    6
 
 typedef enum phase { PHASE_STARTING, PHASE_RUNNING, PHASE_STOPPING, PHASE_KILLING } phase_t;
 
@@ -73,6 +75,7 @@ typedef struct proc {
     char notify_buf[32];
     size_t notify_len;
     char cgroup[1200]; /* its memory cgroup; "" for none */
+    unsigned gen;      /* the slot's process number (worker_t.spawned when started) */
 } proc_t;
 
 /* One worker slot of a service: worker N, whichever process currently fills it. */
@@ -91,6 +94,9 @@ struct worker {
     uint64_t crashed_ms; /* when its process died, until the next one is ready */
     unsigned spawned;    /* processes started, for cgroup names */
     bool roll_pending;   /* a rolling restart has yet to replace it */
+
+    unsigned metrics_slot;     /* its slot in the supervisor's metrics region */
+    tfn__metrics_slot_t *slot; /* that slot; NULL: no metrics (TFN_OBSERVE=off) */
 };
 
 struct service {
@@ -126,6 +132,7 @@ struct supervisor {
     service_t *stopping; /* the service being stopped */
     tfn__machine_t machine;
     tfn__memory_limiter_t memory;
+    tfn__metrics_region_t *metrics; /* every worker's metrics (observe/); NULL: off */
 };
 
 static inline bool worker_ready(const worker_t *w) { return w->proc && w->proc->ready; }
@@ -145,6 +152,9 @@ static inline const char *override_of(const tfn__supervise_config_t *config, con
 {
     return tfn__depends_lookup(config->depends, config->ndepends, name);
 }
+
+/* ---- metrics.c (of lib/supervise) ------------------------------------------------------------ */
+void tfn__sup_metrics_open(supervisor_t *sup);
 
 /* ---- supervisor.c ---------------------------------------------------------------------------- */
 void tfn__sup_begin_stop(supervisor_t *sup);
