@@ -24,6 +24,10 @@ extern "C" {
  *   call    API [--json TEXT | --file PATH] [--url URL | --unix PATH]
  *           call an API of a running server and print the JSON response
  *   openapi print the OpenAPI 3.0 document of the service
+ *   manifests kubernetes --image IMAGE [--namespace NS] [--port P] [--workers NAME=N|MIN:MAX]...
+ *           print Kubernetes YAML: per service a Deployment running `serve --service NAME`
+ *           with --depends on the other services' Services, a Service, and a
+ *           HorizontalPodAutoscaler for a worker range (docs/design.md, "Deployment")
  *
  * `serve` has three forms:
  *

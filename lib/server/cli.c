@@ -1,5 +1,6 @@
 /*
- * cli.c — tfn_main: the command line every tiffin program gets (serve, call, openapi).
+ * cli.c — tfn_main: the command line every tiffin program gets (serve, call, openapi,
+ * manifests).
  *
  * `serve` runs one service in this process (tfn__serve, worker.c), or, for a service that
  * depends on other services of the program, supervises the whole graph (supervisor.c).
@@ -17,6 +18,7 @@
 
 #include "codec/codec_internal.h"
 #include "compose/http_call_internal.h"
+#include "supervise/manifests_internal.h"
 #include "supervise/resources_internal.h"
 #include "server/server_internal.h"
 #include "supervise/supervisor_internal.h"
@@ -37,6 +39,7 @@ static void usage_main(FILE *out, const tfn_service_t *svc)
             "  serve     serve the service over HTTP\n"
             "  call      call an API of a running server and print the response\n"
             "  openapi   print the OpenAPI 3.0 document of the service\n"
+            "  manifests print Kubernetes manifests for the service graph\n"
             "  version   print the tiffin version\n"
             "\n"
             "Run '%s COMMAND --help' for the options of a command.\n",
@@ -622,6 +625,8 @@ int tfn_main(int argc, char **argv, const tfn_service_t *service)
         return cmd_call(argc - 1, argv + 1);
     if (strcmp(cmd, "openapi") == 0)
         return cmd_openapi(argc - 1, argv + 1, service);
+    if (strcmp(cmd, "manifests") == 0)
+        return tfn__manifests_main(argc - 1, argv + 1, service, program);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("tiffin %s\n", TFN_VERSION);
         return 0;
