@@ -13,7 +13,7 @@ packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-de
 for g in "${groups[@]}"; do
     case "$g" in
         build) ;;
-        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl) ;;
+        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl iproute2 nftables) ;;
         bench) packages+=(wrk python3 python3-venv) ;;
         *) echo "install-deps: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
     esac
