@@ -20,6 +20,7 @@
 #include "compose/http_call_internal.h"
 #include "supervise/manifests_internal.h"
 #include "supervise/resources_internal.h"
+#include "compose/compose_internal.h"
 #include "server/server_internal.h"
 #include "supervise/supervisor_internal.h"
 
@@ -135,8 +136,10 @@ static bool check_depends_arg(const char *arg)
     tfn__target_t target;
     tfn_error_t err;
     if (!eq || eq == arg) {
-        fprintf(stderr, "%s serve: --depends wants NAME=URL (URL: http://HOST:PORT or "
-                "unix:/PATH), not '%s'\n", program, arg);
+        fprintf(stderr,
+                "%s serve: --depends wants NAME=URL (URL: http://HOST:PORT or "
+                "unix:/PATH), not '%s'\n",
+                program, arg);
         return false;
     }
     if (tfn__target_parse(eq + 1, &target, &err) != 0 ||
@@ -167,12 +170,16 @@ static bool check_depends_names(const char *const *depends, size_t n, const tfn_
         for (size_t j = 0; !svc && !found && j < graph->n; j++)
             found = depends_on(graph->services[j], depends[i], len);
         if (!found && svc)
-            fprintf(stderr, "%s serve: --depends %.*s: service '%s' has no dependency called "
-                    "'%.*s'\n", program, (int)len, depends[i], svc->name, (int)len, depends[i]);
+            fprintf(stderr,
+                    "%s serve: --depends %.*s: service '%s' has no dependency called "
+                    "'%.*s'\n",
+                    program, (int)len, depends[i], svc->name, (int)len, depends[i]);
         else if (!found)
-            fprintf(stderr, "%s serve: --depends %.*s: no service of the graph of '%s' has a "
-                    "dependency called '%.*s'\n", program, (int)len, depends[i],
-                    graph->services[graph->n - 1]->name, (int)len, depends[i]);
+            fprintf(stderr,
+                    "%s serve: --depends %.*s: no service of the graph of '%s' has a "
+                    "dependency called '%.*s'\n",
+                    program, (int)len, depends[i], graph->services[graph->n - 1]->name, (int)len,
+                    depends[i]);
         if (!found)
             return false;
     }
@@ -200,17 +207,40 @@ static bool watch_supervisor(void)
 
 static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
 {
-    enum { O_HOST = 256, O_PORT, O_UNIX, O_TIMEOUT, O_MAXCONC, O_MAXBODY, O_THREADS, O_DRAIN,
-           O_QUIET, O_SERVICE, O_DEPENDS, O_SOCKET_DIR, O_START_TIMEOUT, O_MAXQUEUE, O_WORKERS,
-           O_LISTEN_FD, O_LISTEN_TCP_FD, O_NOTIFY_FD, O_WORKER_INDEX, O_READ_TIMEOUT,
-           O_IDLE_TIMEOUT };
+    enum {
+        O_HOST = 256,
+        O_PORT,
+        O_UNIX,
+        O_TIMEOUT,
+        O_MAXCONC,
+        O_MAXBODY,
+        O_THREADS,
+        O_DRAIN,
+        O_QUIET,
+        O_SERVICE,
+        O_DEPENDS,
+        O_SOCKET_DIR,
+        O_START_TIMEOUT,
+        O_MAXQUEUE,
+        O_WORKERS,
+        O_LISTEN_FD,
+        O_LISTEN_TCP_FD,
+        O_NOTIFY_FD,
+        O_WORKER_INDEX,
+        O_READ_TIMEOUT,
+        O_IDLE_TIMEOUT
+    };
     static const struct option opts[] = {
-        {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
-        {"unix", required_argument, 0, O_UNIX},       {"timeout", required_argument, 0, O_TIMEOUT},
+        {"host", required_argument, 0, O_HOST},
+        {"port", required_argument, 0, O_PORT},
+        {"unix", required_argument, 0, O_UNIX},
+        {"timeout", required_argument, 0, O_TIMEOUT},
         {"max-concurrency", required_argument, 0, O_MAXCONC},
         {"max-body", required_argument, 0, O_MAXBODY},
-        {"threads", required_argument, 0, O_THREADS}, {"drain", required_argument, 0, O_DRAIN},
-        {"quiet", no_argument, 0, O_QUIET},           {"service", required_argument, 0, O_SERVICE},
+        {"threads", required_argument, 0, O_THREADS},
+        {"drain", required_argument, 0, O_DRAIN},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"service", required_argument, 0, O_SERVICE},
         {"depends", required_argument, 0, O_DEPENDS},
         {"socket-dir", required_argument, 0, O_SOCKET_DIR},
         {"start-timeout", required_argument, 0, O_START_TIMEOUT},
@@ -223,15 +253,25 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"listen-tcp-fd", required_argument, 0, O_LISTEN_TCP_FD},
         {"notify-fd", required_argument, 0, O_NOTIFY_FD},
         {"worker-index", required_argument, 0, O_WORKER_INDEX},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     /* The traffic flags as given, passed on to the entry's process when supervising. */
-    enum { T_TIMEOUT, T_MAXCONC, T_MAXBODY, T_THREADS, T_DRAIN, T_MAXQUEUE, T_READ, T_IDLE,
-           T_COUNT };
+    enum {
+        T_TIMEOUT,
+        T_MAXCONC,
+        T_MAXBODY,
+        T_THREADS,
+        T_DRAIN,
+        T_MAXQUEUE,
+        T_READ,
+        T_IDLE,
+        T_COUNT
+    };
     static const char *const traffic_flags[T_COUNT] = {
-        "--timeout", "--max-concurrency", "--max-body",   "--threads",
+        "--timeout", "--max-concurrency", "--max-body",     "--threads",
         "--drain",   "--max-queue",       "--read-timeout", "--idle-timeout"};
     const char *traffic_args[T_COUNT] = {0};
-    tfn__serve_config_t cfg = {0};
+    tfn__serve_config_t cfg = {.hooks = &tfn__compose_hooks};
     const char *host = NULL, *service_name = NULL, *socket_dir = NULL;
     const char *depends[TFN__MAX_DEPENDS];
     size_t ndepends = 0;
@@ -305,8 +345,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             for (size_t i = 0; i < ndepends; i++) {
                 size_t len = (size_t)(strchr(optarg, '=') - optarg) + 1;
                 if (strncmp(depends[i], optarg, len) == 0) {
-                    fprintf(stderr, "%s serve: --depends %.*s given twice\n", program,
-                            (int)len - 1, optarg);
+                    fprintf(stderr, "%s serve: --depends %.*s given twice\n", program, (int)len - 1,
+                            optarg);
                     return EXIT_USAGE;
                 }
             }
@@ -347,8 +387,9 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             }
             /* Not for processes a handler may start. */
             (void)fcntl((int)v, F_SETFD, FD_CLOEXEC);
-            *(c == O_LISTEN_FD ? &cfg.listen_fd
-              : c == O_LISTEN_TCP_FD ? &cfg.listen_tcp_fd : &cfg.notify_fd) = (int)v;
+            *(c == O_LISTEN_FD       ? &cfg.listen_fd
+              : c == O_LISTEN_TCP_FD ? &cfg.listen_tcp_fd
+                                     : &cfg.notify_fd) = (int)v;
             hidden_given = true;
             break;
         case O_WORKER_INDEX:
@@ -398,8 +439,10 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         if (!check_depends_names(depends, ndepends, one, NULL))
             return EXIT_USAGE;
         if (nworkers) {
-            fprintf(stderr, "%s serve: --workers does not go with --service, which serves one "
-                    "worker in this process\n", program);
+            fprintf(stderr,
+                    "%s serve: --workers does not go with --service, which serves one "
+                    "worker in this process\n",
+                    program);
             return EXIT_USAGE;
         }
         if (!watch_supervisor() || tfn__worker_apply_plan() != 0)
@@ -430,8 +473,10 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         errno = 0;
         v = strtoull(count, &end, 10);
         if (errno || end == count || *end || count[0] == '-' || v < 1 || v > TFN__MAX_WORKERS) {
-            fprintf(stderr, "%s serve: --workers wants N or NAME=N with N from 1 to %d, not "
-                    "'%s'\n", program, TFN__MAX_WORKERS, workers[k]);
+            fprintf(stderr,
+                    "%s serve: --workers wants N or NAME=N with N from 1 to %d, not "
+                    "'%s'\n",
+                    program, TFN__MAX_WORKERS, workers[k]);
             return EXIT_USAGE;
         }
         nworkers_of[i] = (unsigned)v;
@@ -551,8 +596,8 @@ static int cmd_call(int argc, char **argv)
     tfn__buf_t response;
     tfn__buf_init(&response, (size_t)1 << 32);
     int status = 0;
-    rc = tfn__http_call(&target, "POST", path, TFN__MEDIA_JSON, body.data, body.len,
-                        (int)timeout, &status, &response, &err);
+    rc = tfn__http_call(&target, "POST", path, TFN__MEDIA_JSON, body.data, body.len, (int)timeout,
+                        &status, &response, &err);
     tfn__buf_free(&body);
     if (rc != 0) {
         fprintf(stderr, "%s call: %s\n", program, err.message);
