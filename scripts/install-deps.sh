@@ -4,6 +4,7 @@
 #   build  compilers and libraries (default)
 #   test   + clang sanitizer runtime, python venv for the integration tests
 #   bench  + wrk
+#   image  + podman, buildah, runc, debootstrap (make image; the image test installs them)
 set -euo pipefail
 
 groups=("${@:-build}")
@@ -15,7 +16,8 @@ for g in "${groups[@]}"; do
         build) ;;
         test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl iproute2 nftables) ;;
         bench) packages+=(wrk python3 python3-venv) ;;
-        *) echo "install-deps: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
+        image) packages+=(podman buildah runc debootstrap) ;;
+        *) echo "install-deps: unknown group '$g' (build, test, bench, image)" >&2; exit 2 ;;
     esac
 done
 
