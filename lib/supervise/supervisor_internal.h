@@ -44,6 +44,9 @@ typedef struct tfn__supervise_config {
     /* Worker processes of each service of the graph, in graph order (its `workers`, or
      * --workers); at least 1 each. */
     const unsigned *workers;
+    /* The most workers of each service (a range when above `workers`; the supervisor scales
+     * between the two, within the cores it may use); NULL or 0: fixed. */
+    const unsigned *max_workers;
 } tfn__supervise_config_t;
 
 /**
