@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/log_internal.h"
+#include "server/server_internal.h" /* before supervisor_state.h: TFN__MAX_BATCH_ARGS */
 #include "supervise/supervisor_state.h"
 
 #define TICK_MS    500
