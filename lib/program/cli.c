@@ -507,7 +507,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
     bool supervise = graph.n > 1;
     for (size_t i = 0; i < graph.n; i++) {
         const tfn_resources_t *r = &graph.services[i]->resources;
-        supervise |= nworkers_of[i] > 1 || max_workers_of[i] > 1 || r->cpu != 0 || r->gpu != 0 || r->memory_mb != 0;
+        supervise |= nworkers_of[i] > 1 || max_workers_of[i] > 1 || r->cpu != 0 || r->gpu != 0 ||
+                     r->memory_mb != 0;
     }
     if (!check_batch_args(svc, &cfg)) /* the entry's (batch flags go to the entry) */
         return EXIT_USAGE;
