@@ -4,6 +4,7 @@
 #   build  compilers and libraries (default)
 #   test   + clang sanitizer runtime, python venv for the integration tests, prometheus (promtool)
 #   bench  + wrk
+#   image  + podman, buildah, runc, debootstrap (make image; the image test installs them)
 set -euo pipefail
 
 groups=("${@:-build}")
@@ -13,9 +14,10 @@ packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-de
 for g in "${groups[@]}"; do
     case "$g" in
         build) ;;
-        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl prometheus) ;;
+        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl prometheus iproute2 nftables) ;;
         bench) packages+=(wrk python3 python3-venv) ;;
-        *) echo "install-deps: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
+        image) packages+=(podman buildah runc debootstrap) ;;
+        *) echo "install-deps: unknown group '$g' (build, test, bench, image)" >&2; exit 2 ;;
     esac
 done
 

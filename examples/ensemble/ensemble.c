@@ -127,9 +127,13 @@ static int classify(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 
     tfn_value_t *args = tfn_object(a);
     tfn_object_set(a, args, "features", feats);
+    /* A model gets a second (its own timeout): one that is slow or unreachable is left out
+     * rather than holding the whole request to its deadline. predict has no side effects, so a
+     * call that lost its connection before an answer may be sent again. */
+    static const tfn_call_options_t model_call = {.timeout_ms = 1000, .idempotent = true};
     tfn_future_t *pending[NMODEL];
     for (int m = 0; m < NMODEL; m++)
-        pending[m] = tfn_call_async(ctx, models[m], "predict", args, NULL);
+        pending[m] = tfn_call_async(ctx, models[m], "predict", args, &model_call);
     tfn_await_all(pending, NMODEL); /* both at once: as long as the slower one */
 
     /* Stack what came back into one [k][3] tensor; note who is missing and why. */

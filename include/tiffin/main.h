@@ -19,11 +19,15 @@ extern "C" {
  *   serve   [--host H] [--port P] [--unix PATH] [--max-body BYTES] [--timeout MS]
  *           [--max-concurrency N] [--max-queue N] [--threads N] [--drain MS] [--quiet]
  *           [--service NAME] [--depends NAME=URL]... [--socket-dir DIR] [--start-timeout MS]
- *           [--workers N | --workers NAME=N]...
+ *           [--workers N|MIN:MAX | --workers NAME=N|NAME=MIN:MAX]...
  *           serve the service over HTTP until SIGTERM/SIGINT
  *   call    API [--json TEXT | --file PATH] [--url URL | --unix PATH]
  *           call an API of a running server and print the JSON response
  *   openapi print the OpenAPI 3.0 document of the service
+ *   manifests kubernetes --image IMAGE [--namespace NS] [--port P] [--workers NAME=N|MIN:MAX]...
+ *           print Kubernetes YAML: per service a Deployment running `serve --service NAME`
+ *           with --depends on the other services' Services, a Service, and a
+ *           HorizontalPodAutoscaler for a worker range (docs/design.md, "Deployment")
  *
  * `serve` has three forms:
  *
@@ -33,8 +37,9 @@ extern "C" {
  *    --port 0); with --unix, a line "NAME listening on unix:PATH".
  *
  *  - Anything else — a graph of several services, a service with several workers (`workers`,
- *    or --workers N for the entry, --workers NAME=N for any service), or one that asks for
- *    cores, GPUs or a memory limit — is supervised: the program re-executes itself once per
+ *    or --workers N for the entry, --workers NAME=N for any service; or a range, `max_workers`
+ *    or --workers [NAME=]MIN:MAX), or one that asks for cores, GPUs or a memory limit — is
+ *    supervised: the program re-executes itself once per
  *    worker (`serve --service NAME` with hidden options). The supervisor binds every service's
  *    socket itself and hands it to all the service's workers, which accept on it together:
  *    dependencies on unix sockets DIR/NAME.sock in a private directory (mkdtemp "tiffin-XXXXXX",
@@ -60,7 +65,11 @@ extern "C" {
  *    created, and exits 0 if every worker stopped cleanly, else 1. A second signal kills every
  *    worker at once (exit 1). Workers die with the supervisor, even when it is killed.
  *    --depends NAME=URL overrides the address of the dependencies called NAME anywhere in the
- *    graph; a service reached only through overridden dependencies is not started.
+ *    graph; a service reached only through overridden dependencies is not started. A service
+ *    with a range starts MIN workers; the supervisor adds one (up to MAX, and no more than the
+ *    allowed cores hold at ceil(cpu) cores a worker) while its workers' utilization stays above
+ *    0.7 for 1 s, and retires the highest-numbered (SIGTERM: it drains) when fewer would do for
+ *    5 s; each change is a "scale:" line in its log (docs/design.md, "Deployment").
  *
  *  - `serve --service NAME` serves only the service NAME of the graph, one worker, in this
  *    process (one service per host or pod: resources are then the orchestrator's business).

@@ -175,6 +175,16 @@ struct tfn_service {
      *  connections across them); tfn_worker_index tells them apart. `serve --workers`
      *  overrides it. */
     unsigned workers;
+    /**
+     * A worker range: when larger than `workers` (taken as the minimum, at least 1), `serve`
+     * starts `workers` workers and adds more, up to max_workers, while requests wait for a
+     * handler slot or the workers stay busy, and retires them again when they are idle (each
+     * change is logged; see docs/design.md, "Deployment"). `manifests kubernetes` turns the
+     * range into a HorizontalPodAutoscaler's minReplicas/maxReplicas. 0 (the default), or a
+     * value not above `workers`: a fixed number of workers. `serve --workers NAME=MIN:MAX`
+     * overrides both.
+     */
+    unsigned max_workers;
     unsigned threads;            /**< handler threads per worker for TFN_RUN_IN_THREAD; default 4 */
     tfn_traffic_t traffic;
     /**

@@ -1,5 +1,6 @@
 /*
- * cli.c — tfn_main: the command line every tiffin program gets (serve, call, openapi).
+ * cli.c — tfn_main: the command line every tiffin program gets (serve, call, openapi,
+ * manifests).
  *
  * `serve` runs one service in this process (tfn__serve, worker.c), or, for a service that
  * depends on other services of the program, supervises the whole graph (supervisor.c).
@@ -17,6 +18,7 @@
 
 #include "codec/codec_internal.h"
 #include "compose/http_call_internal.h"
+#include "supervise/manifests_internal.h"
 #include "supervise/resources_internal.h"
 #include "compose/compose_internal.h"
 #include "server/batch_internal.h"
@@ -39,6 +41,7 @@ static void usage_main(FILE *out, const tfn_service_t *svc)
             "  serve     serve the service over HTTP\n"
             "  call      call an API of a running server and print the response\n"
             "  openapi   print the OpenAPI 3.0 document of the service\n"
+            "  manifests print Kubernetes manifests for the service graph\n"
             "  version   print the tiffin version\n"
             "\n"
             "Run '%s COMMAND --help' for the options of a command.\n",
@@ -89,7 +92,9 @@ static void usage_serve(FILE *out)
             "                       missing) instead of a fresh private directory\n"
             "  --start-timeout MS   how long each service may take to become ready (30000)\n"
             "  --workers N          worker processes of the entry service (default: its\n"
-            "                       `workers`); --workers NAME=N for service NAME (repeatable)\n"
+            "                       `workers`); --workers NAME=N for service NAME (repeatable);\n"
+            "                       MIN:MAX (or NAME=MIN:MAX) is a range: the supervisor adds\n"
+            "                       workers while they are busy and retires them when idle\n"
             "  -h, --help           show this help\n"
             "\n"
             "Traffic and batch options (--timeout ... --max-latency-ms) apply to the entry.\n"
@@ -504,42 +509,30 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
     }
 
     /* Workers of each service: its own `workers`, or --workers. */
-    unsigned nworkers_of[TFN__GRAPH_MAX];
-    for (size_t i = 0; i < graph.n; i++)
+    unsigned nworkers_of[TFN__GRAPH_MAX], max_workers_of[TFN__GRAPH_MAX];
+    for (size_t i = 0; i < graph.n; i++) {
         nworkers_of[i] = graph.services[i]->workers ? graph.services[i]->workers : 1;
+        max_workers_of[i] = graph.services[i]->max_workers;
+    }
     for (size_t k = 0; k < nworkers; k++) {
-        const char *eq = strchr(workers[k], '=');
-        size_t i = graph.n - 1; /* the entry */
-        if (eq) {
-            for (i = 0; i < graph.n; i++)
-                if (strlen(graph.services[i]->name) == (size_t)(eq - workers[k]) &&
-                    strncmp(graph.services[i]->name, workers[k], (size_t)(eq - workers[k])) == 0)
-                    break;
-            if (i == graph.n) {
-                fprintf(stderr, "%s serve: --workers %s: no service called '%.*s'\n", program,
-                        workers[k], (int)(eq - workers[k]), workers[k]);
-                return EXIT_USAGE;
-            }
-        }
-        const char *count = eq ? eq + 1 : workers[k];
-        char *end;
-        errno = 0;
-        v = strtoull(count, &end, 10);
-        if (errno || end == count || *end || count[0] == '-' || v < 1 || v > TFN__MAX_WORKERS) {
-            fprintf(stderr,
-                    "%s serve: --workers wants N or NAME=N with N from 1 to %d, not "
-                    "'%s'\n",
-                    program, TFN__MAX_WORKERS, workers[k]);
+        size_t i;
+        unsigned lo, hi;
+        char why[256];
+        if (tfn__workers_parse(&graph, workers[k], TFN__MAX_WORKERS, &i, &lo, &hi, why,
+                               sizeof why) != 0) {
+            fprintf(stderr, "%s serve: %s\n", program, why);
             return EXIT_USAGE;
         }
-        nworkers_of[i] = (unsigned)v;
+        nworkers_of[i] = lo;
+        max_workers_of[i] = hi;
     }
     /* One worker of one service that asks for no resources runs in this very process; anything
      * more is supervised: several processes, or limits the supervisor must enforce. */
     bool supervise = graph.n > 1;
     for (size_t i = 0; i < graph.n; i++) {
         const tfn_resources_t *r = &graph.services[i]->resources;
-        supervise |= nworkers_of[i] > 1 || r->cpu != 0 || r->gpu != 0 || r->memory_mb != 0;
+        supervise |= nworkers_of[i] > 1 || max_workers_of[i] > 1 || r->cpu != 0 || r->gpu != 0 ||
+                     r->memory_mb != 0;
     }
     if (!check_batch_args(svc, &cfg)) /* the entry's (batch flags go to the entry) */
         return EXIT_USAGE;
@@ -567,6 +560,7 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         .ndepends = ndepends,
         .workers = nworkers_of,
         .access_log = cfg.access_log,
+        .max_workers = max_workers_of,
     };
     for (int t = 0; t < T_COUNT; t++) {
         if (!traffic_args[t])
@@ -734,6 +728,8 @@ int tfn_main(int argc, char **argv, const tfn_service_t *service)
         return cmd_call(argc - 1, argv + 1);
     if (strcmp(cmd, "openapi") == 0)
         return cmd_openapi(argc - 1, argv + 1, service);
+    if (strcmp(cmd, "manifests") == 0)
+        return tfn__manifests_main(argc - 1, argv + 1, service, program);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("tiffin %s\n", TFN_VERSION);
         return 0;

@@ -70,6 +70,13 @@ typedef struct tfn__serve_config {
 /** Most --depends a worker takes. */
 #define TFN__MAX_DEPENDS 64
 
+/**
+ * Set by the supervisor for the workers of a service with a worker range: once ready, the worker
+ * keeps its notify pipe and writes "load IN_FLIGHT QUEUED\n" every this many milliseconds (its
+ * handlers running and requests waiting for a slot), from which the supervisor scales.
+ */
+#define TFN__LOAD_REPORT_ENV "TFN_LOAD_REPORT_MS"
+
 typedef struct tfn__server tfn__server_t;
 typedef struct tfn__conn tfn__conn_t;
 typedef struct tfn__request tfn__request_t;
@@ -141,6 +148,7 @@ struct tfn__server {
     size_t ndeps;
     uv_timer_t notify_timer; /* until the supervisor has been told we are ready */
     bool notify_started;
+    uint32_t load_report_ms; /* then, load reports this often (TFN__LOAD_REPORT_ENV); 0: none */
     bool notified_serving;
     uv_timer_t probe_timer; /* deps.c: asks each dependency's /readyz */
     bool probe_started;

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -166,6 +167,21 @@ static void notify(tfn__server_t *server, const char *line)
                  n < 0 ? strerror(errno) : "short write");
 }
 
+/* A load report for the supervisor's scaling (TFN__LOAD_REPORT_ENV). The pipe is non-blocking:
+ * should the supervisor not read for a while, reports are dropped rather than stalling the loop. */
+static void on_load_report(uv_timer_t *timer)
+{
+    tfn__server_t *server = timer->data;
+    char line[64];
+    int len = snprintf(line, sizeof line, "load %u %u\n", server->in_flight, server->queued);
+    ssize_t n;
+    do
+        n = write(server->config.notify_fd, line, (size_t)len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        notify_stop(server); /* the supervisor has gone */
+}
+
 static void on_notify_poll(uv_timer_t *timer)
 {
     tfn__server_t *server = timer->data;
@@ -178,6 +194,13 @@ static void on_notify_poll(uv_timer_t *timer)
     if (!tfn__server_hooks_ready(server, NULL, 0))
         return;
     notify(server, "ready\n");
+    if (server->load_report_ms) {
+        (void)fcntl(server->config.notify_fd, F_SETFL,
+                    fcntl(server->config.notify_fd, F_GETFL) | O_NONBLOCK);
+        uv_timer_start(&server->notify_timer, on_load_report, server->load_report_ms,
+                       server->load_report_ms);
+        return;
+    }
     notify_stop(server);
 }
 
@@ -185,6 +208,12 @@ static void notify_start(tfn__server_t *server)
 {
     if (server->config.notify_fd <= 0)
         return;
+    const char *report = getenv(TFN__LOAD_REPORT_ENV);
+    if (report) {
+        long ms = strtol(report, NULL, 10);
+        server->load_report_ms = ms >= 10 && ms <= 60000 ? (uint32_t)ms : 0;
+        unsetenv(TFN__LOAD_REPORT_ENV); /* not for processes a handler may start */
+    }
     uv_timer_init(server->loop, &server->notify_timer);
     server->notify_timer.data = server;
     server->notify_started = true;

@@ -147,6 +147,9 @@ static char **proc_env(proc_t *p, char vars[MAX_VARS][1300])
     else if (plan->memory_bytes && w->svc->sup->memory.kind == TFN__MEMORY_RLIMIT)
         snprintf(vars[nvars++], 1300, TFN__MEMORY_RLIMIT_ENV "=%llu",
                  (unsigned long long)plan->memory_bytes);
+    /* A range's workers report their load, from which scale.c decides. */
+    if (w->svc->nworkers > w->svc->min_workers)
+        snprintf(vars[nvars++], 1300, TFN__LOAD_REPORT_ENV "=%d", TFN__SCALE_REPORT_MS);
 
     for (char **e = environ; *e; e++)
         nenv++;
@@ -159,6 +162,7 @@ static char **proc_env(proc_t *p, char vars[MAX_VARS][1300])
         if (!strncmp(*e, TFN__CPUS_ENV "=", strlen(TFN__CPUS_ENV) + 1) ||
             !strncmp(*e, TFN__MEMORY_CGROUP_ENV "=", strlen(TFN__MEMORY_CGROUP_ENV) + 1) ||
             !strncmp(*e, TFN__MEMORY_RLIMIT_ENV "=", strlen(TFN__MEMORY_RLIMIT_ENV) + 1) ||
+            !strncmp(*e, TFN__LOAD_REPORT_ENV "=", strlen(TFN__LOAD_REPORT_ENV) + 1) ||
             (set_gpus &&
              (!strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) || !strncmp(*e, "CUDA_DEVICE_ORDER=", 18))))
             continue;

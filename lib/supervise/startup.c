@@ -26,10 +26,13 @@
  * Readiness and start-up
  * ------------------------------------------------------------------------------------------- */
 
+/* Every worker in use ready (slots of a range not in use are OFF). */
 static bool service_ready(const service_t *s)
 {
+    if (!s->started)
+        return false;
     for (unsigned i = 0; i < s->nworkers; i++)
-        if (!worker_ready(&s->workers[i]))
+        if (s->workers[i].state != WORKER_OFF && !worker_ready(&s->workers[i]))
             return false;
     return true;
 }
@@ -99,6 +102,8 @@ static void print_table(supervisor_t *sup)
                 continue;
             for (unsigned k = 0; k < s->nworkers; k++) {
                 const worker_t *w = &s->workers[k];
+                if (w->state == WORKER_OFF)
+                    continue; /* a slot of a range, not in use */
                 char cell[C_COUNT][SOCKET_PATH_MAX + 300];
                 snprintf(cell[C_SERVICE], sizeof cell[0], "%s", s->svc->name);
                 if (w->proc)
@@ -157,7 +162,7 @@ static int start_service(service_t *s)
     s->started = true;
     if (s->is_entry && !sup->config->quiet)
         print_banner(sup);
-    for (unsigned i = 0; i < s->nworkers; i++) {
+    for (unsigned i = 0; i < s->min_workers; i++) {
         worker_t *w = &s->workers[i];
         if (!(w->proc = tfn__sup_proc_spawn(w, ROLE_CURRENT)))
             return -1;
@@ -183,6 +188,7 @@ void tfn__sup_check_start(supervisor_t *sup)
     if (!service_ready(entry_of(sup)))
         return;
     sup->phase = PHASE_RUNNING;
+    tfn__sup_scale_start(sup);
     if (!sup->config->quiet) {
         print_table(sup);
         printf("ready\n");
@@ -213,10 +219,24 @@ void tfn__sup_on_notify_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t 
     }
     p->notify_len += (size_t)nread;
     p->notify_buf[p->notify_len] = '\0';
-    if (!p->serving && strstr(p->notify_buf, "serving\n"))
-        proc_serving(p);
-    if (strstr(p->notify_buf, "ready\n"))
-        proc_ready(p);
+    /* One line at a time: "serving", "ready", then (a range's workers) "load IN_FLIGHT QUEUED". */
+    char *line = p->notify_buf, *nl;
+    while ((nl = strchr(line, '\n'))) {
+        *nl = '\0';
+        unsigned in_flight, queued;
+        if (!p->serving && strcmp(line, "serving") == 0)
+            proc_serving(p);
+        else if (strcmp(line, "ready") == 0)
+            proc_ready(p);
+        else if (sscanf(line, "load %u %u", &in_flight, &queued) == 2) {
+            p->load_in_flight = in_flight;
+            p->load_queued = queued;
+            p->load_seen = true;
+        }
+        line = nl + 1;
+    }
+    p->notify_len -= (size_t)(line - p->notify_buf);
+    memmove(p->notify_buf, line, p->notify_len + 1);
     if (p->notify_len == sizeof p->notify_buf - 1) /* not our worker talking */
         tfn__sup_close_proc_handle((uv_handle_t *)&p->notify);
 }

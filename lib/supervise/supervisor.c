@@ -143,6 +143,10 @@ static int set_up_services(supervisor_t *sup, const tfn__graph_t *graph)
             continue;
         /* Its workers. */
         unsigned nworkers = cfg->workers && cfg->workers[i] ? cfg->workers[i] : 1;
+        s->min_workers = nworkers;
+        /* A range: a slot for each worker it may grow to, the ones above the minimum OFF. */
+        if (cfg->max_workers && cfg->max_workers[i] > nworkers)
+            nworkers = tfn__sup_scale_capacity(sup, s->svc, nworkers, cfg->max_workers[i]);
         if (nworkers > TFN__MAX_WORKERS) {
             tfn__log("error", "service '%s' asks for %u workers; at most %d", s->svc->name,
                      nworkers, TFN__MAX_WORKERS);
@@ -442,6 +446,7 @@ void tfn__sup_begin_stop(supervisor_t *sup)
     if (sup->phase == PHASE_STOPPING || sup->phase == PHASE_KILLING)
         return;
     sup->phase = PHASE_STOPPING;
+    tfn__sup_scale_stop(sup);
     for (size_t i = 0; i < sup->n; i++) {
         service_t *s = &sup->services[i];
         s->rolling = false;
@@ -459,6 +464,7 @@ static void kill_all(supervisor_t *sup)
 {
     sup->phase = PHASE_KILLING;
     sup->failed = true;
+    tfn__sup_scale_stop(sup);
     for (size_t i = 0; i < sup->n; i++) {
         service_t *s = &sup->services[i];
         tfn__sup_close_listeners(s);
@@ -510,6 +516,7 @@ static void finish(supervisor_t *sup)
         for (unsigned k = 0; k < s->nworkers; k++)
             close_handle((uv_handle_t *)&s->workers[k].restart_timer);
     }
+    tfn__sup_scale_close(sup);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -558,7 +565,7 @@ int tfn__supervise(const tfn__graph_t *graph, const tfn__supervise_config_t *con
         size_t running = 0, workers = 0;
         for (size_t i = 0; i < sup->n; i++) {
             running += sup->services[i].needed;
-            workers += sup->services[i].nworkers;
+            workers += sup->services[i].min_workers;
         }
         tfn__log("info", "supervising %zu services of '%s', %zu workers (sockets in %s)", running,
                  entry_of(sup)->svc->name, workers, sup->dir);

@@ -46,6 +46,10 @@ typedef struct tfn__supervise_config {
      * --workers); at least 1 each. */
     const unsigned *workers;
     const char *access_log; /* --access-log, passed to every worker; NULL: none */
+
+    /* The most workers of each service (a range when above `workers`; the supervisor scales
+     * between the two, within the cores it may use); NULL or 0: fixed. */
+    const unsigned *max_workers;
 } tfn__supervise_config_t;
 
 /**

@@ -29,6 +29,7 @@ extern char **environ;
 #define CRASH_LOOP_WINDOW_MS 30000 /* ... within this long is a crash loop */
 #define STABLE_MS            30000 /* a worker that ran this long starts its backoff afresh */
 #define KILL_GRACE_MS        5000  /* past its drain time, how long a worker may take to exit */
+#define TFN__SCALE_REPORT_MS 250   /* how often a range's workers report their load (scale.c) */
 #define LISTEN_BACKLOG       1024
 #define SOCKET_PATH_MAX      sizeof(((struct sockaddr_un *)0)->sun_path)
 
@@ -72,8 +73,12 @@ typedef struct proc {
     bool ready;   /* and its /readyz would answer 200 */
     int pid;
     uint64_t spawned_ms;
-    char notify_buf[32];
+    char notify_buf[64];
     size_t notify_len;
+    /* Its latest load report (scale.c): handlers running, requests waiting for a slot. */
+    unsigned load_in_flight, load_queued;
+    bool load_seen;
+    uint64_t cpu_ticks; /* utime + stime at the previous scaling tick; 0: not read yet */
     char cgroup[1200]; /* its memory cgroup; "" for none */
     unsigned gen;      /* the slot's process number (worker_t.spawned when started) */
 } proc_t;
@@ -112,8 +117,12 @@ struct service {
     size_t ndepends;
     uint32_t drain_ms; /* its resolved drain time */
     worker_t *workers;
-    unsigned nworkers;
-    bool rolling; /* a rolling restart is under way */
+    unsigned nworkers; /* worker slots: with a range, its maximum (slots not in use are OFF) */
+    unsigned min_workers; /* started at start-up; a range scales between these two */
+    bool rolling;         /* a rolling restart is under way */
+    /* Scaling (scale.c): consecutive ticks above the target, and below it. */
+    unsigned high_ticks, low_ticks;
+    double utilization; /* the smoothed sum over its workers, in workers (1.0: one busy) */
 };
 
 struct supervisor {
@@ -133,6 +142,8 @@ struct supervisor {
     tfn__machine_t machine;
     tfn__memory_limiter_t memory;
     tfn__metrics_region_t *metrics; /* every worker's metrics (observe/); NULL: off */
+
+    uv_timer_t scale_timer; /* scale.c; data NULL: no service has a range */
 };
 
 static inline bool worker_ready(const worker_t *w) { return w->proc && w->proc->ready; }
@@ -182,5 +193,12 @@ void tfn__sup_on_proc_exit(uv_process_t *process, int64_t exit_status, int term_
 void tfn__sup_on_sighup(uv_signal_t *handle, int signum);
 void tfn__sup_roll_promote(worker_t *w);
 bool tfn__sup_service_alive(const service_t *s);
+
+/* ---- scale.c --------------------------------------------------------------------------------- */
+void tfn__sup_scale_start(supervisor_t *sup);
+void tfn__sup_scale_stop(supervisor_t *sup);
+void tfn__sup_scale_close(supervisor_t *sup);
+unsigned tfn__sup_scale_capacity(const supervisor_t *sup, const tfn_service_t *svc, unsigned min,
+                                 unsigned max);
 
 #endif

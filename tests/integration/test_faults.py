@@ -106,8 +106,8 @@ def test_workers_flag(make_server, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--workers", "Nope=2"], "--workers Nope=2: no service called 'Nope'"),
-    (["--workers", "0"], "--workers wants N or NAME=N with N from 1 to 256, not '0'"),
-    (["--workers", "Left=x"], "--workers wants N or NAME=N with N from 1 to 256, not 'Left=x'"),
+    (["--workers", "0"], "--workers wants N, MIN:MAX, NAME=N or NAME=MIN:MAX with 1 <= MIN <= MAX <= 256, not '0'"),
+    (["--workers", "Left=x"], "--workers wants N, MIN:MAX, NAME=N or NAME=MIN:MAX with 1 <= MIN <= MAX <= 256, not 'Left=x'"),
     (["--service", "Left", "--workers", "2"], "--workers does not go with --service"),
 ])
 def test_workers_flag_usage_errors(args, message):
