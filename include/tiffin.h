@@ -18,6 +18,7 @@
 #include "tiffin/error.h"
 #include "tiffin/main.h"
 #include "tiffin/service.h"
+#include "tiffin/stream.h"
 #include "tiffin/testing.h"
 #include "tiffin/value.h"
 

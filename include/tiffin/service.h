@@ -78,6 +78,18 @@ typedef struct tfn_api {
     tfn_type_t output;           /**< declared output type; TFN_TYPE_ANY accepts anything */
     tfn_run_t run;               /**< where the handler runs (default: on the loop) */
     const char *doc;             /**< description for the OpenAPI document; may be NULL */
+    /**
+     * The handler sends its output in pieces with tfn_stream_send (tiffin/stream.h) instead of
+     * setting *output: the client gets them as they come (server-sent events when it accepts
+     * text/event-stream, else chunked transfer encoding). Only with TFN_RUN_ON_LOOP.
+     */
+    bool stream;
+    /**
+     * Also served as a background task (BentoML's `@bentoml.task`): POST /{name}/submit, GET
+     * /{name}/status and /{name}/get, POST /{name}/retry, PUT /{name}/cancel. Results are kept
+     * in a data directory; see docs/design.md, "Background tasks".
+     */
+    bool task;
 } tfn_api_t;
 
 /**

@@ -274,7 +274,7 @@ static void answer_timeout(tfn__request_t *req)
 static void on_deadline(uv_timer_t *timer)
 {
     tfn__request_t *req = timer->data;
-    if (awaits_answer(req))
+    if (awaits_answer(req) && !tfn__stream_deadline(req))
         answer_timeout(req);
 }
 
@@ -282,6 +282,8 @@ static void on_deadline(uv_timer_t *timer)
 static void answer(tfn__request_t *req)
 {
     uv_timer_stop(&req->timer);
+    if (req->api->stream && tfn__stream_answer(req)) /* stream.c ends what began */
+        return;
     /* A handler computing on the loop past its deadline kept the timer from firing: it is late
      * all the same, and its client was promised an answer within the timeout. */
     if (tfn__now_ms() > req->deadline_ms) {
@@ -336,7 +338,7 @@ static void handler_finished(tfn__request_t *req)
 static void call_handler(tfn__request_t *req)
 {
     req->rc = req->api->handler(&req->ctx, req->input, &req->output);
-    if (req->rc == 0 && !req->output)
+    if (req->rc == 0 && !req->output && !req->api->stream)
         req->rc =
             tfn_ctx_fail(&req->ctx, TFN_EOUTPUT, "API '%s' returned no output", req->api->name);
 }
@@ -595,6 +597,8 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
         return;
     }
     const tfn_api_t *api = path[0] == '/' ? find_api(server->service, path + 1) : NULL;
+    if (!api && tfn__tasks_dispatch(conn, method, path, body, keep_alive))
+        return; /* tasks.c: /{api}/submit and the rest */
     if (!api) {
         respond_errorf(conn, keep_alive, NULL, TFN_ENOTFOUND,
                        "no API or endpoint at '%s' (see GET /docs.json)", path);

@@ -185,6 +185,17 @@ struct tfn_ctx {
     tfn__request_t *request;
 };
 
+/**
+ * Where the pieces of a streaming API go when its caller is in this process (stream_call.c in a
+ * test graph), instead of a connection. Set on the request by the caller right after
+ * tfn__dispatch_local; cleared (with `sink`) when the caller goes away.
+ */
+typedef struct tfn__stream_sink {
+    void (*piece)(void *arg, const char *json, size_t len); /* one piece, as JSON text */
+    void (*end)(void *arg, const tfn_error_t *err);         /* err NULL: ended well */
+    size_t (*queued)(void *arg);                            /* bytes not read yet */
+} tfn__stream_sink_t;
+
 struct tfn__request {
     tfn__server_t *server;
     tfn__conn_t *conn; /* NULL once the connection has gone */
@@ -210,6 +221,10 @@ struct tfn__request {
     uv_timer_t timer;
     uv_work_t work;
     tfn__coro_t *coro;
+    struct tfn__stream_out *stream;        /* stream.c: a streaming API's state, once begun */
+    const tfn__stream_sink_t *stream_sink; /* in-process caller of a streaming API */
+    void *stream_arg;
+    struct tfn_stream *streams; /* compose (stream_call.c): dependency streams being read */
 };
 
 /* ---- http_server.c -------------------------------------------------------------------------- */
@@ -237,6 +252,14 @@ void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, 
 /** Same, with the body taken from `body` (moved, freed after sending): no copy of the body. */
 void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_type,
                            tfn__buf_t *body, bool keep_alive, const char *extra_headers);
+/** Writes `head` then `body` (may be NULL), both moved, as they are (stream.c's pieces). */
+void tfn__conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body);
+/** A response written with tfn__conn_write is complete: go on as tfn__conn_respond does. */
+void tfn__conn_finish(tfn__conn_t *conn, bool keep_alive);
+/** Closes the connection at once (a stream that cannot be ended well). */
+void tfn__conn_abort(tfn__conn_t *conn);
+/** Bytes queued on the connection that the socket has not taken yet. */
+size_t tfn__conn_unsent(const tfn__conn_t *conn);
 /** Writes a JSON error response {"error": ..., "code": ...} built from `err`. */
 void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool keep_alive,
                              const char *extra_headers);
@@ -266,6 +289,23 @@ void tfn__dispatch_local(tfn__server_t *server, const char *api, tfn__buf_t *bod
 void tfn__request_abandon(tfn__request_t *req);
 /** Resumes the handler coroutine of `req` (suspended in tfn_await), from the loop. */
 void tfn__request_resume(tfn__request_t *req);
+
+/* ---- stream.c -------------------------------------------------------------------------------- */
+
+/** A streaming API's handler has returned: end its stream. False: not a stream that began and
+ *  the handler failed (answer the error as usual). */
+bool tfn__stream_answer(tfn__request_t *req);
+/** The deadline passed: end a stream that began with an error event. False: none began. */
+bool tfn__stream_deadline(tfn__request_t *req);
+
+/* ---- tasks.c --------------------------------------------------------------------------------- */
+
+/** Routes /{api}/submit|status|get|retry|cancel of task APIs; false if `path` is none of them. */
+bool tfn__tasks_dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
+                         bool keep_alive);
+/** The worker starts / stops serving: open the task store, or finish with it. */
+void tfn__tasks_start(tfn__server_t *server);
+void tfn__tasks_close(tfn__server_t *server);
 
 /* ---- worker.c -------------------------------------------------------------------------------- */
 
