@@ -18,8 +18,8 @@
 
 #include <tiffin.h>
 
-static const char *const vocab[] = {"<unk>", "the", "cat", "sat", "on", "mat", "and", "dog",
-                                    "ran", "to", "a", "park", "saw", "bird", "flew", "away"};
+static const char *const vocab[] = {"<unk>", "the", "cat", "sat",  "on",  "mat",  "and",  "dog",
+                                    "ran",   "to",  "a",   "park", "saw", "bird", "flew", "away"};
 #define VOCAB ((int64_t)(sizeof vocab / sizeof *vocab))
 
 /* ---- Tokenizer.encode: {"prompt": string} -> [int token ids] --------------------------------- */
@@ -51,8 +51,7 @@ static int encode(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 
 static const tfn_field_t encode_in[] = {{.name = "prompt", .type = TFN_TYPE_STRING}, {0}};
 static const tfn_api_t tokenizer_apis[] = {
-    {.name = "encode", .handler = encode, .inputs = encode_in, .output = TFN_TYPE_LIST},
-    {0}};
+    {.name = "encode", .handler = encode, .inputs = encode_in, .output = TFN_TYPE_LIST}, {0}};
 static const tfn_service_t tokenizer = {.name = "Tokenizer", .apis = tokenizer_apis};
 
 /* ---- Generator.generate: {"tokens", "max_tokens", "delay_ms", "fail_at"} -> stream of ids ---- */

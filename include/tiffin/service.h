@@ -84,12 +84,6 @@ typedef struct tfn_api {
      * text/event-stream, else chunked transfer encoding). Only with TFN_RUN_ON_LOOP.
      */
     bool stream;
-    /**
-     * Also served as a background task (BentoML's `@bentoml.task`): POST /{name}/submit, GET
-     * /{name}/status and /{name}/get, POST /{name}/retry, PUT /{name}/cancel. Results are kept
-     * in a data directory; see docs/design.md, "Background tasks".
-     */
-    bool task;
 } tfn_api_t;
 
 /**

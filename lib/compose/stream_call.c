@@ -427,8 +427,9 @@ tfn_stream_t *tfn_call_stream(tfn_ctx_t *ctx, const char *dependency, const char
              req->server->service->name, s->dependency);
         return s;
     }
-    if (!api || !api[0] || strspn(api, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                       "0123456789_-") != strlen(api)) {
+    if (!api || !api[0] ||
+        strspn(api, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789_-") != strlen(api)) {
         fail(s, TFN_EINVAL, "'%s' is not an API name", s->api);
         return s;
     }
@@ -571,10 +572,10 @@ int tfn_stream_next(tfn_stream_t *s, tfn_value_t **piece, tfn_error_t *err)
             s->whole_ready = false;
             tfn_arena_free(s->piece_arena);
             s->piece_arena = tfn_arena_new(PIECE_ARENA_BYTES);
-            int rc = s->piece_arena ? tfn__response_decode(s->content_type, s->whole.data,
-                                                           s->whole.len, s->piece_arena, piece,
-                                                           &s->error)
-                                    : TFN_ENOMEM;
+            int rc = s->piece_arena
+                         ? tfn__response_decode(s->content_type, s->whole.data, s->whole.len,
+                                                s->piece_arena, piece, &s->error)
+                         : TFN_ENOMEM;
             if (rc == 0)
                 return 1;
             fail(s, rc, "%s", s->error.message);

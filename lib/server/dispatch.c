@@ -597,8 +597,6 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
         return;
     }
     const tfn_api_t *api = path[0] == '/' ? find_api(server->service, path + 1) : NULL;
-    if (!api && tfn__tasks_dispatch(conn, method, path, body, keep_alive))
-        return; /* tasks.c: /{api}/submit and the rest */
     if (!api) {
         respond_errorf(conn, keep_alive, NULL, TFN_ENOTFOUND,
                        "no API or endpoint at '%s' (see GET /docs.json)", path);

@@ -298,15 +298,6 @@ bool tfn__stream_answer(tfn__request_t *req);
 /** The deadline passed: end a stream that began with an error event. False: none began. */
 bool tfn__stream_deadline(tfn__request_t *req);
 
-/* ---- tasks.c --------------------------------------------------------------------------------- */
-
-/** Routes /{api}/submit|status|get|retry|cancel of task APIs; false if `path` is none of them. */
-bool tfn__tasks_dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
-                         bool keep_alive);
-/** The worker starts / stops serving: open the task store, or finish with it. */
-void tfn__tasks_start(tfn__server_t *server);
-void tfn__tasks_close(tfn__server_t *server);
-
 /* ---- worker.c -------------------------------------------------------------------------------- */
 
 /** Checks a service definition; returns 0 or TFN_EINVAL with a message in *err. */

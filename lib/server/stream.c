@@ -77,9 +77,9 @@ static int begin(tfn__request_t *req)
         s->mode = MODE_LOCAL;
         return 0;
     }
-    s->mode = accepts_sse(conn->accept)                ? MODE_SSE
+    s->mode = accepts_sse(conn->accept)             ? MODE_SSE
               : req->api->output == TFN_TYPE_STRING ? MODE_TEXT
-                                                       : MODE_NDJSON;
+                                                    : MODE_NDJSON;
     s->chunked = conn->parser.http_minor >= 1;
     if (!s->chunked)
         req->keep_alive = false;
