@@ -24,8 +24,9 @@
 
 #define EXIT_USAGE 2
 
-/* The options tiffin itself reads; the rest is tfn_main's. Issue 11's batching flags
- * (--batch N, --max-latency-ms M) belong in this table too. */
+/* The options tiffin itself reads; the rest is tfn_main's, among them --batch N and
+ * --max-latency-ms M: `predict` is stackable when the model's first dims are dynamic, so the
+ * generic batching flags apply to it. */
 enum { OPT_NAME, OPT_CPU, OPT_GPU, OPT_FALLBACK, OPT_MAX_ELEMENTS, OPT_COUNT };
 static const struct {
     const char *flag, *env;

@@ -134,6 +134,11 @@ typedef struct tfn_onnx_service_options {
     bool cpu_fallback;
     /** Largest number of elements any one input may have; 0: 16 Mi. */
     uint64_t max_elements;
+    /** Adaptive batching of `predict` (see tfn_batch_t). When every input and output of the
+     *  model has a dynamic first dim, `predict` is stackable anyway: `serve --batch N` turns
+     *  batching on without code; a max_size here turns it on by default. A model whose first
+     *  dims are not all dynamic cannot be batched (max_size here is then an error). */
+    tfn_batch_t batch;
 } tfn_onnx_service_options_t;
 
 /**

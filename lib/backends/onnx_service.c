@@ -95,6 +95,15 @@ void tfn_onnx_service_free(const tfn_service_t *service)
     free(s);
 }
 
+/* Can requests be stacked along dim 0: does every field have a dynamic first dim? */
+static bool first_dims_dynamic(const tfn_field_t *fields)
+{
+    for (const tfn_field_t *f = fields; f->name; f++)
+        if (f->ndim < 1 || f->shape[0] != -1)
+            return false;
+    return true;
+}
+
 const tfn_service_t *tfn_onnx_service(const char *path, const tfn_onnx_service_options_t *options,
                                       tfn_error_t *err)
 {
@@ -139,8 +148,18 @@ const tfn_service_t *tfn_onnx_service(const char *path, const tfn_onnx_service_o
     s->doc = o->doc ? strdup(o->doc) : NULL;
     if (!s->path || !s->name || !s->api_doc || (o->doc && !s->doc))
         goto nomem;
+    bool stackable =
+        first_dims_dynamic(tfn_onnx_inputs(m)) && first_dims_dynamic(tfn_onnx_outputs(m));
     tfn_onnx_free(m);
     m = NULL;
+    if (o->batch.max_size && !stackable) {
+        tfn_onnx_service_free(&s->service);
+        tfn_error_set(err, TFN_EINVAL,
+                      "model '%s' cannot be batched: not every input and output has a dynamic "
+                      "first dimension",
+                      path);
+        return NULL;
+    }
 
     s->load =
         (tfn_onnx_options_t){.cpu_fallback = o->cpu_fallback, .max_elements = o->max_elements};
@@ -151,7 +170,9 @@ const tfn_service_t *tfn_onnx_service(const char *path, const tfn_onnx_service_o
         .output = TFN_TYPE_OBJECT,
         .run = TFN_RUN_IN_THREAD,
         .doc = s->api_doc,
+        .batch = o->batch,
     };
+    s->apis[0].batch.stackable = stackable;
     s->service = (tfn_service_t){
         .name = s->name,
         .doc = s->doc ? s->doc : s->api_doc,

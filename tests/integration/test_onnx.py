@@ -192,3 +192,31 @@ def test_tiffin_serve_as_a_dependency_by_url(make_server, vocab, tmp_path):
     r = s.post("embed", {"ids": token_ids(vocab, SENTENCES[2])})
     assert r.status == 200, r
     assert np.abs(np.array(r.json()) - mean_pool(vocab, SENTENCES[2])).max() <= TOL
+
+
+def test_minilm_batched_requests_match_python(make_server, vocab):
+    """`tiffin serve MODEL --batch 8`: concurrent one-sentence requests of one length share model
+    calls (predict is stackable: every first dim of MiniLM is dynamic) and each caller gets its
+    own rows, equal to the unbatched reference."""
+    import concurrent.futures
+    srv = make_server(TIFFIN, MINILM, "--timeout", "20000", "--batch", "8",
+                      "--max-latency-ms", "50", "--threads", "1")
+    ref = session(MINILM)
+    words = ["cat", "dog", "mat", "fox", "river", "bank", "quick", "lazy"]
+    sentences = [" ".join([words[i % 8], words[(i + i // 8 + 3) % 8], "sat"]) for i in range(16)]
+    inputs = [minilm_inputs(token_ids(vocab, s)) for s in sentences]
+
+    def one(i):
+        r = srv.post("predict", as_json(inputs[i]), timeout=60)
+        assert r.status == 200, r
+        return np.array(r.json()["last_hidden_state"], dtype=np.float32)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(one, range(16)))
+    for i in range(16):
+        want = ref.run(None, inputs[i])[0]
+        assert got[i].shape == want.shape
+        assert np.abs(got[i] - want).max() <= 1e-3  # a batch may take other int8 kernels
+    batch = srv.get("/healthz").json()["batch"]["predict"]
+    assert batch["rows"] == 16
+    assert batch["batches"] < 16  # some requests shared a model call
