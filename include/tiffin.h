@@ -20,6 +20,7 @@
 #include "tiffin/main.h"
 #include "tiffin/onnx.h"
 #include "tiffin/service.h"
+#include "tiffin/stream.h"
 #include "tiffin/testing.h"
 #include "tiffin/value.h"
 

@@ -107,6 +107,12 @@ typedef struct tfn_api {
     tfn_run_t run;               /**< where the handler runs (default: on the loop) */
     const char *doc;             /**< description for the OpenAPI document; may be NULL */
     tfn_batch_t batch;           /**< adaptive batching; zero: each request its own call */
+    /**
+     * The handler sends its output in pieces with tfn_stream_send (tiffin/stream.h) instead of
+     * setting *output: the client gets them as they come (server-sent events when it accepts
+     * text/event-stream, else chunked transfer encoding). Only with TFN_RUN_ON_LOOP.
+     */
+    bool stream;
 } tfn_api_t;
 
 /**

@@ -50,6 +50,7 @@ int tfn_test_replace(tfn_test_t *test, const char *name, const tfn_service_t *do
  * first call runs every service's init hook (dependencies first); an init failure is returned
  * as TFN_EINIT. Returns 0 with *output allocated from `arena`, or a negative TFN_E* code with
  * *err filled as tfn_await does (the service and API that failed, its status and message).
+ * A streaming API (`.stream = true`) gives the list of its pieces, or the error it ended with.
  */
 int tfn_test_call(tfn_test_t *test, const char *api, const tfn_value_t *input, tfn_arena_t *arena,
                   tfn_value_t **output, tfn_error_t *err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compose/compose_internal.h"
+#include "compose/stream_call_internal.h"
 #include "compose/graph_internal.h"
 
 #define PROBE_EVERY_MS   1000
@@ -176,6 +177,19 @@ static void deps_free(tfn__server_t *server)
     server->deps = NULL;
 }
 
+/* A request's handler has returned / it is being freed: its calls and streams end. */
+static void request_returned(tfn__request_t *req)
+{
+    tfn__futures_cancel(req);
+    tfn__streams_cancel(req);
+}
+
+static void request_free(tfn__request_t *req)
+{
+    tfn__futures_release(req);
+    tfn__streams_release(req);
+}
+
 /* The server's view of compose: see compose_internal.h. */
 const tfn__server_hooks_t tfn__compose_hooks = {
     .open = tfn__deps_open,
@@ -183,6 +197,6 @@ const tfn__server_hooks_t tfn__compose_hooks = {
     .close = tfn__deps_close,
     .free = deps_free,
     .ready = tfn__deps_ready,
-    .request_returned = tfn__futures_cancel,
-    .request_free = tfn__futures_release,
+    .request_returned = request_returned,
+    .request_free = request_free,
 };

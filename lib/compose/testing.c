@@ -98,7 +98,40 @@ static int start(tfn_test_t *t, tfn_error_t *err)
 typedef struct answer {
     bool done;
     tfn__response_t resp;
+    bool streamed;      /* a streaming API's pieces came: `pieces` is their JSON list */
+    tfn__buf_t pieces;  /* "[p1,p2,..." */
+    bool stream_failed; /* it ended with an error event: stream_err */
+    tfn_error_t stream_err;
 } answer_t;
+
+/* A streaming entry API's pieces, collected into one JSON list (tfn_test_call's output). */
+static void collect_piece(void *arg, const char *json, size_t len)
+{
+    answer_t *a = arg;
+    a->streamed = true;
+    if (tfn__buf_puts(&a->pieces, a->pieces.len ? "," : "[") ||
+        tfn__buf_append(&a->pieces, json, len))
+        a->pieces.len = 0; /* over its limit: reported as ETOOBIG at the end */
+}
+
+static void collect_end(void *arg, const tfn_error_t *err)
+{
+    answer_t *a = arg;
+    a->streamed = true;
+    if (err) {
+        a->stream_failed = true;
+        a->stream_err = *err;
+    }
+    a->done = true;
+}
+
+static size_t collect_queued(void *arg)
+{
+    (void)arg;
+    return 0; /* a test reads as fast as the graph streams */
+}
+
+static const tfn__stream_sink_t collect_sink = {collect_piece, collect_end, collect_queued};
 
 static void on_answer(void *arg, tfn__response_t *resp)
 {
@@ -131,13 +164,27 @@ int tfn_test_call(tfn_test_t *t, const char *api, const tfn_value_t *input, tfn_
         return tfn_error_set(err, rc, "cannot encode the input: %s", tfn_strerror(rc));
     }
     answer_t a = {0};
+    tfn__buf_init(&a.pieces, (size_t)1 << 30);
     tfn__request_t *req;
     tfn__dispatch_local(entry, api, &body, entry->config.traffic.timeout_ms, on_answer, &a, &req);
+    if (req) {
+        req->stream_sink = &collect_sink;
+        req->stream_arg = &a;
+    }
     while (!a.done)
         uv_run(&t->loop, UV_RUN_ONCE);
 
     const char *name = entry->service->name;
-    if (a.resp.status != 200) {
+    if (a.streamed) {
+        if (a.stream_failed) {
+            *err = a.stream_err;
+            rc = err->code;
+        } else if (tfn__buf_puts(&a.pieces, a.pieces.len ? "]" : "[]") != 0) {
+            rc = tfn_error_set(err, TFN_ETOOBIG, "the stream's pieces exceed 1 GiB");
+        } else {
+            rc = tfn__json_decode(arena, a.pieces.data, a.pieces.len, output, err);
+        }
+    } else if (a.resp.status != 200) {
         rc = tfn__response_error(&a.resp, name, api, err);
     } else {
         /* The value lives in the caller's arena: so must the bytes its tensors point into. */
@@ -150,6 +197,7 @@ int tfn_test_call(tfn_test_t *t, const char *api, const tfn_value_t *input, tfn_
         }
     }
     tfn__buf_free(&a.resp.body);
+    tfn__buf_free(&a.pieces);
     return rc;
 }
 

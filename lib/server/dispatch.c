@@ -294,7 +294,7 @@ static void answer_timeout(tfn__request_t *req)
 static void on_deadline(uv_timer_t *timer)
 {
     tfn__request_t *req = timer->data;
-    if (awaits_answer(req))
+    if (awaits_answer(req) && !tfn__stream_deadline(req))
         answer_timeout(req);
     if (req->batch_queued) /* it will not be run: its batch need not wait for it */
         tfn__batch_member_gone(req);
@@ -304,6 +304,8 @@ static void on_deadline(uv_timer_t *timer)
 static void answer(tfn__request_t *req)
 {
     uv_timer_stop(&req->timer);
+    if (req->api->stream && tfn__stream_answer(req)) /* stream.c ends what began */
+        return;
     /* A handler computing on the loop past its deadline kept the timer from firing: it is late
      * all the same, and its client was promised an answer within the timeout. */
     if (tfn__now_ms() > req->deadline_ms) {
@@ -366,7 +368,7 @@ static void handler_finished(tfn__request_t *req)
 static void call_handler(tfn__request_t *req)
 {
     req->rc = req->api->handler(&req->ctx, req->input, &req->output);
-    if (req->rc == 0 && !req->output)
+    if (req->rc == 0 && !req->output && !req->api->stream)
         req->rc =
             tfn_ctx_fail(&req->ctx, TFN_EOUTPUT, "API '%s' returned no output", req->api->name);
 }

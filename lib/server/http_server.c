@@ -126,6 +126,37 @@ static const char *status_text(int status)
     }
 }
 
+void tfn__conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body)
+{
+    conn_write(conn, head, body);
+}
+
+size_t tfn__conn_unsent(const tfn__conn_t *conn)
+{
+    return conn->closing ? 0 : uv_stream_get_write_queue_size(&conn->io.stream);
+}
+
+void tfn__conn_abort(tfn__conn_t *conn) { conn_close(conn); }
+
+void tfn__conn_finish(tfn__conn_t *conn, bool keep_alive)
+{
+    if (conn->server->draining || conn->server->quiescing)
+        keep_alive = false;
+    conn->server->served++;
+    conn->busy = false;
+    conn->active = NULL;
+    if (conn->closing)
+        return;
+    if (!keep_alive) {
+        conn_close_gracefully(conn);
+        return;
+    }
+    if (!conn->in_parser) {
+        http_parser_pause(&conn->parser, 0);
+        conn_process(conn);
+    }
+}
+
 void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_type,
                            tfn__buf_t *body, bool keep_alive, const char *extra_headers)
 {

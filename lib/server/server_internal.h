@@ -220,6 +220,17 @@ struct tfn_ctx {
     tfn__request_t *request;
 };
 
+/**
+ * Where the pieces of a streaming API go when its caller is in this process (stream_call.c in a
+ * test graph), instead of a connection. Set on the request by the caller right after
+ * tfn__dispatch_local; cleared (with `sink`) when the caller goes away.
+ */
+typedef struct tfn__stream_sink {
+    void (*piece)(void *arg, const char *json, size_t len); /* one piece, as JSON text */
+    void (*end)(void *arg, const tfn_error_t *err);         /* err NULL: ended well */
+    size_t (*queued)(void *arg);                            /* bytes not read yet */
+} tfn__stream_sink_t;
+
 struct tfn__request {
     tfn__server_t *server;
     tfn__conn_t *conn; /* NULL once the connection has gone */
@@ -260,6 +271,11 @@ struct tfn__request {
     struct tfn__call_timing *timings;
     unsigned ntimings;
     bool trace_quiet; /* the caller is tiffin's client: no trace headers in the answer */
+
+    struct tfn__stream_out *stream;        /* stream.c: a streaming API's state, once begun */
+    const tfn__stream_sink_t *stream_sink; /* in-process caller of a streaming API */
+    void *stream_arg;
+    struct tfn_stream *streams; /* compose (stream_call.c): dependency streams being read */
 };
 
 /* ---- http_server.c -------------------------------------------------------------------------- */
@@ -287,6 +303,14 @@ void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, 
 /** Same, with the body taken from `body` (moved, freed after sending): no copy of the body. */
 void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_type,
                            tfn__buf_t *body, bool keep_alive, const char *extra_headers);
+/** Writes `head` then `body` (may be NULL), both moved, as they are (stream.c's pieces). */
+void tfn__conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body);
+/** A response written with tfn__conn_write is complete: go on as tfn__conn_respond does. */
+void tfn__conn_finish(tfn__conn_t *conn, bool keep_alive);
+/** Closes the connection at once (a stream that cannot be ended well). */
+void tfn__conn_abort(tfn__conn_t *conn);
+/** Bytes queued on the connection that the socket has not taken yet. */
+size_t tfn__conn_unsent(const tfn__conn_t *conn);
 /** Writes a JSON error response {"error": ..., "code": ...} built from `err`. */
 void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool keep_alive,
                              const char *extra_headers);
@@ -354,6 +378,14 @@ void tfn__observe_call_local(tfn__request_t *callee, const tfn__trace_ids_t *spa
 /** A call ended with `status` (its HTTP status, or the status of its transport error). */
 void tfn__observe_call_end(tfn__request_t *req, const char *dependency, const char *api,
                            const tfn__trace_ids_t *span, uint64_t start_ns, int status);
+
+/* ---- stream.c -------------------------------------------------------------------------------- */
+
+/** A streaming API's handler has returned: end its stream. False: not a stream that began and
+ *  the handler failed (answer the error as usual). */
+bool tfn__stream_answer(tfn__request_t *req);
+/** The deadline passed: end a stream that began with an error event. False: none began. */
+bool tfn__stream_deadline(tfn__request_t *req);
 
 /* ---- worker.c -------------------------------------------------------------------------------- */
 
