@@ -2,7 +2,7 @@
 # Installs the Debian packages tiffin needs to build, test and run its demo — only those missing,
 # so running it again is quick and changes nothing. Usage: scripts/install-deps.sh [GROUP...]
 #   build  compilers and libraries (default)
-#   test   + clang sanitizer runtime, python venv for the integration tests
+#   test   + clang sanitizer runtime, python venv, ab (apache2-utils), headless chromium
 #   bench  + wrk
 set -euo pipefail
 
@@ -13,7 +13,7 @@ packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-de
 for g in "${groups[@]}"; do
     case "$g" in
         build) ;;
-        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl) ;;
+        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl apache2-utils chromium) ;;
         bench) packages+=(wrk python3 python3-venv) ;;
         *) echo "install-deps: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
     esac
