@@ -7,5 +7,9 @@
 
 const tfn__route_t tfn__protocol_routes[] = {
     {.path = "/schema.json", .serve = tfn__serve_bentoml_schema},
+    {.path = "/", .serve = tfn__serve_docs_page},
+    {.path = "/graph.json", .serve = tfn__serve_graph},
+    {.path = "/v2", .serve = tfn__serve_kserve},
+    {.path = "/v2/", .prefix = true, .serve = tfn__serve_kserve},
     {0},
 };

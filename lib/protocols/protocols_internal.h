@@ -37,6 +37,7 @@ bool tfn__kserve_is_model(const tfn_api_t *api);
  * and kserve_v2.c.
  */
 typedef struct tfn__kserve_state tfn__kserve_state_t;
+/** A zeroed state for tfn__kserve_decode, in `arena`; NULL when out of memory. */
 tfn__kserve_state_t *tfn__kserve_state_new(tfn_arena_t *arena);
 int tfn__kserve_decode(tfn_arena_t *arena, const tfn_api_t *api, tfn__kserve_state_t *state,
                        const char *body, size_t len, size_t header_len, tfn_value_t **input,
@@ -46,7 +47,12 @@ bool tfn__serve_kserve(tfn__conn_t *conn, int method, const char *path, tfn__buf
 
 /* ---- docs_page.c ---- */
 
+/** GET / for browsers (Accept: text/html): the page; anything else is left to dispatch. */
 bool tfn__serve_docs_page(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
                           bool keep_alive);
+/** Appends the graph document (see docs_page.c for its members) of `server` to `out`. */
+int tfn__graph_json(const tfn__server_t *server, tfn__buf_t *out);
+bool tfn__serve_graph(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
+                      bool keep_alive);
 
 #endif

@@ -530,8 +530,8 @@ static bool request_prepare(tfn__request_t *req, const char *content_type)
 tfn_arena_t *tfn__request_arena(tfn__request_t *req) { return req->arena; }
 
 void tfn__dispatch_api_with(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
-                            bool keep_alive, const tfn__codec_t *codec,
-                            void *(*make_state)(tfn_arena_t *arena))
+                            bool keep_alive, const tfn__codec_t *codec, const void *state,
+                            size_t state_size)
 {
     tfn__server_t *server = conn->server;
     tfn_error_t err;
@@ -553,19 +553,21 @@ void tfn__dispatch_api_with(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t 
     req->conn = conn;
     conn->active = req;
     req->codec = codec;
-    if (make_state && !(req->codec_state = make_state(req->arena))) {
+    if (state_size && !(req->codec_state = tfn_arena_alloc(req->arena, state_size))) {
         tfn_error_set(&req->error, TFN_ENOMEM, "out of memory");
         deliver_error(req);
         request_maybe_free(req);
         return;
     }
+    if (state_size)
+        memcpy(req->codec_state, state, state_size);
     if (request_prepare(req, conn->content_type))
         run_or_queue(req);
 }
 
 static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body, bool keep_alive)
 {
-    tfn__dispatch_api_with(conn, api, body, keep_alive, NULL, NULL);
+    tfn__dispatch_api_with(conn, api, body, keep_alive, NULL, NULL, 0);
 }
 
 /* A local request waits for the loop before it starts: it was made from inside a caller's

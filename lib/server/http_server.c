@@ -24,7 +24,8 @@ enum header_kind {
     HEADER_CONTENT_TYPE,
     HEADER_ACCEPT,
     HEADER_EXPECT,
-    HEADER_DEADLINE
+    HEADER_DEADLINE,
+    HEADER_INFER_LEN
 };
 
 static void conn_process(tfn__conn_t *conn);
@@ -197,6 +198,7 @@ static int on_message_begin(http_parser *p)
     conn->header_kind = HEADER_OTHER;
     conn->content_type[0] = conn->accept[0] = '\0';
     conn->deadline_ms = 0;
+    conn->infer_header_len = SIZE_MAX;
     conn->expect_continue = false;
     conn->in_head = true;
     conn->head_only = false;
@@ -277,6 +279,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             conn->header_kind = HEADER_EXPECT;
         else if (strcasecmp(name, TFN__DEADLINE_HEADER) == 0)
             conn->header_kind = HEADER_DEADLINE;
+        else if (strcasecmp(name, "inference-header-content-length") == 0)
+            conn->header_kind = HEADER_INFER_LEN;
     }
     switch (conn->header_kind) {
     case HEADER_CONTENT_TYPE:
@@ -297,6 +301,17 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         }
         if (conn->deadline_ms == 0 && len) /* 0 ms left: the caller has given up already */
             conn->deadline_ms = 1;
+        return 0;
+    case HEADER_INFER_LEN: /* KServe v2: bytes of JSON before the binary tensors */
+        for (size_t i = 0; i < len; i++) {
+            if (at[i] == ' ' || at[i] == '\t')
+                continue;
+            size_t v = conn->infer_header_len == SIZE_MAX ? 0 : conn->infer_header_len;
+            if (at[i] < '0' || at[i] > '9' || v > (SIZE_MAX / 2 - 9) / 10)
+                return parse_fail(conn, TFN_EBADHTTP,
+                                  "Inference-Header-Content-Length must be a number of bytes");
+            conn->infer_header_len = v * 10 + (size_t)(at[i] - '0');
+        }
         return 0;
     default: return 0;
     }

@@ -93,6 +93,15 @@ typedef struct tfn__serve_config {
 /** Where a response goes when the request came from a caller in this process (test graphs). */
 typedef void (*tfn__sink_fn)(void *arg, tfn__response_t *resp);
 
+/** A dependency of a worker, as the docs page's graph shows it (tfn__server_hooks_t). */
+typedef struct tfn__dep_view {
+    const char *name;    /* as handlers call it */
+    const char *service; /* its service's name, when defined in this program; else NULL */
+    const char *url;     /* where it is reached */
+    bool ready;          /* its /readyz answered 200 last time */
+    const char *why;     /* why not, when not ready */
+} tfn__dep_view_t;
+
 /**
  * What a layer above the server hangs on a worker and its requests. The server calls these and
  * knows nothing else of that layer, so the layering stays one-way (server below, compose above;
@@ -115,6 +124,9 @@ typedef struct tfn__server_hooks {
     void (*request_returned)(tfn__request_t *req);
     /** A request is being freed. */
     void (*request_free)(tfn__request_t *req);
+    /** The worker's dependency `i` (from 0) as this layer sees it, for the docs page's graph:
+     *  false when there is no such dependency. Strings stay valid while the worker runs. */
+    bool (*dependency)(const tfn__server_t *server, size_t i, tfn__dep_view_t *view);
 } tfn__server_hooks_t;
 
 /** The worker handed to init/shutdown hooks. */
@@ -207,6 +219,9 @@ struct tfn__conn {
     char content_type[TFN__MAX_HEADER_VALUE];
     char accept[TFN__MAX_HEADER_VALUE];
     uint32_t deadline_ms; /* X-Tiffin-Deadline-Ms: what the caller has left; 0 = none */
+    /* Inference-Header-Content-Length (KServe v2's binary tensors): the JSON part's length;
+     * SIZE_MAX when absent. */
+    size_t infer_header_len;
     bool expect_continue;
     bool in_head;             /* the request head has begun and is not complete (head timeout) */
     bool head_only;           /* a HEAD request: its response carries no body */
@@ -304,12 +319,12 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
 
 /**
  * Runs API `api` for a request on `conn` as POST /{api} would (admission, deadline, handler,
- * answer), with the body read and the output written by `codec`. `body` is moved. `state` is
- * handed to the codec; `make_state`, when not NULL, allocates it from the request's arena first.
+ * answer), with the body read and the output written by `codec`. `body` is moved. The codec's
+ * per-request state is a copy of the `state_size` bytes at `state`, in the request's arena.
  */
 void tfn__dispatch_api_with(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
-                            bool keep_alive, const tfn__codec_t *codec,
-                            void *(*make_state)(tfn_arena_t *arena));
+                            bool keep_alive, const tfn__codec_t *codec, const void *state,
+                            size_t state_size);
 /** The arena of a request (for codecs). */
 tfn_arena_t *tfn__request_arena(tfn__request_t *req);
 /** The connection of an active request is closing: detach it. */
