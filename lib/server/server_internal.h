@@ -28,6 +28,9 @@
 #define TFN__MAX_HEADER_BYTES 65536
 #define TFN__MAX_HEADER_VALUE 1024
 
+/** Most --batch (and most --max-latency-ms) arguments a worker takes. */
+#define TFN__MAX_BATCH_ARGS 8
+
 typedef struct tfn__server tfn__server_t;
 typedef struct tfn__conn tfn__conn_t;
 typedef struct tfn__request tfn__request_t;
@@ -84,6 +87,12 @@ typedef struct tfn__serve_config {
     int notify_fd;         /* where to write "ready\n" once /readyz would answer 200; 0: none */
     unsigned worker_index; /* tfn_worker_index */
     const struct tfn__server_hooks *hooks; /* the layers above (compose); NULL: none */
+    /* --batch and --max-latency-ms arguments, "N" or "API=N", in order; borrowed (argv).
+     * Checked by tfn__batch_check_args (batch_internal.h). */
+    const char *batch_args[TFN__MAX_BATCH_ARGS];
+    size_t nbatch_args;
+    const char *latency_args[TFN__MAX_BATCH_ARGS];
+    size_t nlatency_args;
     const tfn__route_t *routes;            /* the protocols' routes (lib/protocols); NULL: none */
 } tfn__serve_config_t;
 
@@ -179,7 +188,8 @@ struct tfn__server {
     uint64_t refused;           /* connections refused over the cap since it was last logged */
     uint64_t refused_logged_ms; /* when the cap was last logged (rate-limited) */
     tfn__coro_pool_t *coros;
-    char *openapi_json; /* generated once, on first request of /docs.json */
+    struct tfn__batcher *batcher; /* batch.c: batched APIs' queues; NULL when none */
+    char *openapi_json;           /* generated once, on first request of /docs.json */
     size_t openapi_len;
     int exit_code;
 };
@@ -265,6 +275,13 @@ struct tfn__request {
     uv_timer_t timer;
     uv_work_t work;
     tfn__coro_t *coro;
+    /* Adaptive batching (batch.c). A carrier runs a batch's handler; a member is a request
+     * waiting in, or answered by, a batch (its handler_running stays set meanwhile). */
+    struct tfn__batch *batch;   /* carrier: the batch it runs; NULL otherwise */
+    tfn__request_t *batch_next; /* member: next in its queue, or in its batch */
+    int64_t batch_rows;         /* member: rows its tensors carry (dimension 0); 0: none */
+    uint64_t batch_joined_us;   /* member: when it joined its queue */
+    bool batch_queued;          /* member: waiting in a queue */
 };
 
 /* ---- http_server.c -------------------------------------------------------------------------- */

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
-from conftest import TESTSVC
+from conftest import BUILD, ROOT, TESTSVC
 
 MODELSVC = os.path.join(os.path.dirname(TESTSVC), "modelsvc")
 
@@ -128,3 +128,27 @@ def test_infer_errors(client, models):
     assert models.get("/v2/models/scale/explain").status == 404
     assert models.get("/v2/nothing").status == 404
     assert models.get("/livez").status == 200
+
+
+def test_an_onnx_model_is_a_kserve_model(make_server):
+    """`tiffin serve MODEL.onnx` (the ONNX backend) gets KServe v2 with nothing more: the digits
+    MLP through tritonclient, binary tensors, against Python onnxruntime's answers."""
+    models = os.path.join(ROOT, "build", "deps", "models")
+    rows = [line.split() for line in open(os.path.join(models, "digits-mlp-expected.txt"))][:8]
+    pixels = np.array([[float(v) for v in r[:64]] for r in rows], dtype=np.float32)
+    expected = np.array([[float(v) for v in r[64:74]] for r in rows], dtype=np.float32)
+    s = make_server(os.path.join(BUILD, "tiffin"), os.path.join(models, "digits-mlp.onnx"))
+    c = httpclient.InferenceServerClient("127.0.0.1:%d" % s.port)
+    try:
+        assert c.is_model_ready("predict")
+        meta = c.get_model_metadata("predict")
+        assert meta["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 64]}]
+        x = httpclient.InferInput("X", list(pixels.shape), "FP32")
+        x.set_data_from_numpy(pixels, binary_data=True)
+        r = c.infer("predict", [x])
+        names = [o["name"] for o in r.get_response()["outputs"]]
+        probs = next(r.as_numpy(n) for n in names if r.as_numpy(n).shape == (8, 10))
+        assert np.allclose(probs, expected, atol=1e-5)
+        assert probs.argmax(axis=1).tolist() == [int(r[74]) for r in rows]
+    finally:
+        c.close()
