@@ -2,7 +2,8 @@
 # Installs the Debian packages tiffin needs to build, test and run its demo — only those missing,
 # so running it again is quick and changes nothing. Usage: scripts/install-deps.sh [GROUP...]
 #   build  compilers and libraries (default)
-#   test   + clang sanitizer runtime, python venv for the integration tests, prometheus (promtool)
+#   test   + clang sanitizer runtime, python venv for the integration tests, prometheus
+#          (promtool), iproute2 + nftables (multi-host test), ab (apache2-utils), headless chromium
 #   bench  + wrk
 #   image  + podman, buildah, runc, debootstrap (make image; the image test installs them)
 set -euo pipefail
@@ -14,7 +15,8 @@ packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-de
 for g in "${groups[@]}"; do
     case "$g" in
         build) ;;
-        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl prometheus iproute2 nftables) ;;
+        test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl prometheus iproute2
+                         nftables apache2-utils chromium) ;;
         bench) packages+=(wrk python3 python3-venv) ;;
         image) packages+=(podman buildah runc debootstrap) ;;
         *) echo "install-deps: unknown group '$g' (build, test, bench, image)" >&2; exit 2 ;;

@@ -40,7 +40,10 @@ extern "C" {
     X(EOUTPUT, -21, 500, "handler output does not match its declaration")                          \
     X(EINIT, -22, 500, "initialisation failed")                                                    \
     X(EUSAGE, -23, 400, "bad command-line usage")                                                  \
-    X(EREQTIMEOUT, -24, 408, "request not received in time")
+    X(EREQTIMEOUT, -24, 408, "request not received in time")                                      \
+    X(ENOTIMPL, -25, 501, "method not implemented")                                                \
+    X(EHEADTOOBIG, -26, 431, "request header fields too large")                                    \
+    X(EURITOOLONG, -27, 414, "request URI too long")
 
 /** Error codes. 0 is success; every error is negative. */
 typedef enum tfn_errcode {

@@ -150,6 +150,14 @@ typedef struct tfn_traffic {
     uint32_t read_timeout_ms;
     /** A keep-alive connection with no request in progress is closed after this. 60000. */
     uint32_t idle_timeout_ms;
+    /** The whole request head (request line and headers) must arrive within this, however
+     *  steadily its bytes trickle in: past it -> 408 and the connection closes (one byte a
+     *  second cannot hold a connection). Default 20000. */
+    uint32_t head_timeout_ms;
+    /** Open connections per worker; past it a new connection gets 503 and is closed, and the
+     *  worker logs that the cap was hit. Also kept under the process's file-descriptor limit.
+     *  Default 10000. */
+    uint32_t max_connections;
 } tfn_traffic_t;
 
 typedef struct tfn_service tfn_service_t;

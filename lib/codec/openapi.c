@@ -153,6 +153,8 @@ static void type_members(tfn__jw_t *w, tfn_type_t type, bool response)
         tfn__jw_begin_array(w);
         tfn__jw_begin_object(w);
         tfn__jw_member_string(w, "type", "number");
+        if (response) /* a NaN or infinite element is null, at any depth of the lists */
+            tfn__jw_member_literal(w, "nullable", "true");
         tfn__jw_end_object(w);
         tfn__jw_begin_object(w);
         tfn__jw_member_string(w, "type", "boolean");
@@ -294,7 +296,9 @@ static void output_response(tfn__jw_t *w, const tfn_api_t *api)
     tfn__jw_string_part(w, tfn_type_name(api->output));
     tfn__jw_string_part(w,
                         ". Sent in tiffin's binary encoding when the request's Accept header names "
-                        "application/vnd.tiffin, as JSON otherwise.");
+                        "application/vnd.tiffin, as JSON otherwise. JSON has no NaN or infinity: "
+                        "a float (or float tensor element) that is one is null in JSON, and "
+                        "exact in the binary encoding.");
     tfn__jw_string_end(w);
     tfn__jw_key(w, "content");
     tfn__jw_begin_object(w);

@@ -191,6 +191,19 @@ static void request_free(tfn__request_t *req)
 }
 
 /* The server's view of compose: see compose_internal.h. */
+static bool dependency(const tfn__server_t *server, size_t i, tfn__dep_view_t *view)
+{
+    if (i >= server->ndeps)
+        return false;
+    const tfn__dep_t *dep = &server->deps[i];
+    *view = (tfn__dep_view_t){.name = dep->name,
+                              .service = dep->service ? dep->service->name : NULL,
+                              .url = dep->local ? "in-process" : dep->url,
+                              .ready = dep->local ? dep->local->ready : dep->ready,
+                              .why = dep->why};
+    return true;
+}
+
 const tfn__server_hooks_t tfn__compose_hooks = {
     .open = tfn__deps_open,
     .start = tfn__deps_start,
@@ -199,4 +212,5 @@ const tfn__server_hooks_t tfn__compose_hooks = {
     .ready = tfn__deps_ready,
     .request_returned = request_returned,
     .request_free = request_free,
+    .dependency = dependency,
 };

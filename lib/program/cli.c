@@ -21,6 +21,7 @@
 #include "supervise/manifests_internal.h"
 #include "supervise/resources_internal.h"
 #include "compose/compose_internal.h"
+#include "protocols/protocols_internal.h"
 #include "server/batch_internal.h"
 #include "server/server_internal.h"
 #include "supervise/supervisor_internal.h"
@@ -71,6 +72,9 @@ static void usage_serve(FILE *out)
             "                       (default: the service's, else 0)\n"
             "  --read-timeout MS    a request may stall this long between bytes: 408 (30000)\n"
             "  --idle-timeout MS    keep-alive connections idle this long are closed (60000)\n"
+            "  --head-timeout MS    a whole request head must arrive within this: 408 (20000)\n"
+            "  --max-connections N  open connections per worker; past it 503 and a log line\n"
+            "                       (default 10000, and under the file-descriptor limit)\n"
             "  --max-body BYTES     largest request body before 413 (default: 16 MiB)\n"
             "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
             "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
@@ -253,6 +257,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         O_WORKER_INDEX,
         O_READ_TIMEOUT,
         O_IDLE_TIMEOUT,
+        O_HEAD_TIMEOUT,
+        O_MAXCONN,
         O_BATCH,
         O_MAX_LATENCY,
         O_ACCESS_LOG,
@@ -277,6 +283,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"max-queue", required_argument, 0, O_MAXQUEUE},
         {"read-timeout", required_argument, 0, O_READ_TIMEOUT},
         {"idle-timeout", required_argument, 0, O_IDLE_TIMEOUT},
+        {"head-timeout", required_argument, 0, O_HEAD_TIMEOUT},
+        {"max-connections", required_argument, 0, O_MAXCONN},
         {"workers", required_argument, 0, O_WORKERS},
         {"batch", required_argument, 0, O_BATCH},
         {"max-latency-ms", required_argument, 0, O_MAX_LATENCY},
@@ -301,13 +309,16 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         T_MAXQUEUE,
         T_READ,
         T_IDLE,
+        T_HEAD,
+        T_MAXCONN,
         T_COUNT
     };
     static const char *const traffic_flags[T_COUNT] = {
-        "--timeout", "--max-concurrency", "--max-body",     "--threads",
-        "--drain",   "--max-queue",       "--read-timeout", "--idle-timeout"};
+        "--timeout",      "--max-concurrency", "--max-body",     "--threads",
+        "--drain",        "--max-queue",       "--read-timeout", "--idle-timeout",
+        "--head-timeout", "--max-connections"};
     const char *traffic_args[T_COUNT] = {0};
-    tfn__serve_config_t cfg = {.hooks = &tfn__compose_hooks};
+    tfn__serve_config_t cfg = {.hooks = &tfn__compose_hooks, .routes = tfn__protocol_routes};
     const char *host = NULL, *service_name = NULL, *socket_dir = NULL;
     const char *depends[TFN__MAX_DEPENDS];
     size_t ndepends = 0;
@@ -368,6 +379,18 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
                 return EXIT_USAGE;
             cfg.traffic.idle_timeout_ms = (uint32_t)v;
             traffic_args[T_IDLE] = optarg;
+            break;
+        case O_HEAD_TIMEOUT:
+            if (!parse_uint("--head-timeout", optarg, UINT32_MAX, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.head_timeout_ms = (uint32_t)v;
+            traffic_args[T_HEAD] = optarg;
+            break;
+        case O_MAXCONN:
+            if (!parse_uint("--max-connections", optarg, UINT32_MAX, &v) || v == 0)
+                return EXIT_USAGE;
+            cfg.traffic.max_connections = (uint32_t)v;
+            traffic_args[T_MAXCONN] = optarg;
             break;
         case O_QUIET: cfg.quiet = true; break;
         case O_SERVICE: service_name = optarg; break;

@@ -18,8 +18,6 @@
 #include "server/batch_internal.h"
 #include "server/server_internal.h"
 
-int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out);
-
 /* Largest response body a handler's output may encode to. */
 #define MAX_RESPONSE_BYTES ((size_t)1 << 30)
 
@@ -243,12 +241,16 @@ void tfn__request_abandon(tfn__request_t *req)
 
 /* Hands the answer to whoever waits for it: the connection, or the in-process caller. `body`
  * is taken. Afterwards the request awaits no answer. */
-static void deliver(tfn__request_t *req, int status, const char *content_type, tfn__buf_t *body)
+static void deliver_with(tfn__request_t *req, int status, const char *content_type,
+                         tfn__buf_t *body, const char *extra)
 {
     tfn__conn_t *conn = req->conn;
     tfn__sink_fn sink = req->sink;
-    char headers[TFN__OBSERVE_HEADERS]; /* traceparent, Server-Timing */
-    size_t nheaders = tfn__observe_end(req, status, headers, sizeof headers);
+    /* traceparent and Server-Timing (observe.c), then a protocol's own (at most 255 bytes) */
+    char headers[TFN__OBSERVE_HEADERS + 256];
+    size_t nheaders = tfn__observe_end(req, status, headers, TFN__OBSERVE_HEADERS);
+    if (extra)
+        nheaders += (size_t)snprintf(headers + nheaders, sizeof headers - nheaders, "%s", extra);
     req->conn = NULL;
     req->sink = NULL;
     req->responded = true;
@@ -265,6 +267,11 @@ static void deliver(tfn__request_t *req, int status, const char *content_type, t
     } else {
         tfn__buf_free(body);
     }
+}
+
+static void deliver(tfn__request_t *req, int status, const char *content_type, tfn__buf_t *body)
+{
+    deliver_with(req, status, content_type, body, NULL);
 }
 
 /* Answers with req->error, naming this service and API where the error does not already. */
@@ -319,6 +326,17 @@ static void answer(tfn__request_t *req)
     if (rc == 0) {
         tfn__buf_t body;
         tfn__buf_init(&body, MAX_RESPONSE_BYTES);
+        if (req->codec) { /* a protocol's own encoding */
+            char media[64] = TFN__MEDIA_JSON, headers[256] = "";
+            rc = req->codec->encode(req, req->codec_state, req->output, &body, media, headers, err);
+            if (rc == 0) {
+                deliver_with(req, 200, media, &body, headers[0] ? headers : NULL);
+                return;
+            }
+            tfn__buf_free(&body);
+            deliver_error(req);
+            return;
+        }
         rc = req->wire_response ? tfn__wire_encode(req->output, &body)
                                 : tfn__json_encode(req->output, &body);
         if (rc == 0) {
@@ -573,7 +591,10 @@ tfn__request_t *tfn__request_new_carrier(tfn__server_t *server, const tfn_api_t 
 static bool request_prepare(tfn__request_t *req, const char *content_type)
 {
     tfn_value_t *decoded = NULL;
-    int rc = decode_body(req, content_type, &decoded);
+    int rc = req->codec
+                 ? req->codec->decode(req, req->codec_state, req->body.data ? req->body.data : "",
+                                      req->body.len, &decoded, &req->error)
+                 : decode_body(req, content_type, &decoded);
     if (rc == 0)
         rc = tfn__validate_input(req->arena, req->api->inputs, decoded, &req->input, &req->error);
     if (rc == 0 && tfn__batch_enabled(req->server, req->api))
@@ -587,7 +608,11 @@ static bool request_prepare(tfn__request_t *req, const char *content_type)
     return false;
 }
 
-static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body, bool keep_alive)
+tfn_arena_t *tfn__request_arena(tfn__request_t *req) { return req->arena; }
+
+void tfn__dispatch_api_with(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
+                            bool keep_alive, const tfn__codec_t *codec, const void *state,
+                            size_t state_size)
 {
     tfn__server_t *server = conn->server;
     tfn_error_t err;
@@ -612,8 +637,22 @@ static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *bo
     tfn__observe_begin(req, conn);
     req->conn = conn;
     conn->active = req;
+    req->codec = codec;
+    if (state_size && !(req->codec_state = tfn_arena_alloc(req->arena, state_size))) {
+        tfn_error_set(&req->error, TFN_ENOMEM, "out of memory");
+        deliver_error(req);
+        request_maybe_free(req);
+        return;
+    }
+    if (state_size)
+        memcpy(req->codec_state, state, state_size);
     if (request_prepare(req, conn->content_type))
         run_or_queue(req);
+}
+
+static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body, bool keep_alive)
+{
+    tfn__dispatch_api_with(conn, api, body, keep_alive, NULL, NULL, 0);
 }
 
 /* A local request waits for the loop before it starts: it was made from inside a caller's
@@ -663,11 +702,25 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
                    bool keep_alive)
 {
     tfn__server_t *server = conn->server;
+    if (!tfn__http_method_known(method)) {
+        respond_errorf(conn, keep_alive, NULL, TFN_ENOTIMPL, "method %s is not implemented",
+                       http_method_str(method));
+        body->len = 0;
+        return;
+    }
+    for (const tfn__route_t *r = server->config.routes; r && r->path; r++) {
+        bool match =
+            r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;
+        if (match && r->serve(conn, method, path, body, keep_alive)) {
+            body->len = 0;
+            return;
+        }
+    }
     for (size_t i = 0; i < sizeof operational_endpoints / sizeof *operational_endpoints; i++) {
         if (strcmp(path, operational_endpoints[i].path) != 0)
             continue;
-        if (method != HTTP_GET) {
-            respond_errorf(conn, keep_alive, "Allow: GET\r\n", TFN_EMETHOD,
+        if (method != HTTP_GET && method != HTTP_HEAD) {
+            respond_errorf(conn, keep_alive, "Allow: GET, HEAD\r\n", TFN_EMETHOD,
                            "%s accepts GET, not %s", path, http_method_str(method));
         } else if (!operational_endpoints[i].serve) {
             respond_json(conn, 200, "{\"status\":\"alive\"}", keep_alive);

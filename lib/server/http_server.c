@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "codec/codec_internal.h"
@@ -24,6 +25,7 @@ enum header_kind {
     HEADER_ACCEPT,
     HEADER_EXPECT,
     HEADER_DEADLINE,
+    HEADER_INFER_LEN,
     HEADER_TRACEPARENT,
     HEADER_TRACESTATE
 };
@@ -106,26 +108,6 @@ static void conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body)
     }
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
-
 void tfn__conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body)
 {
     conn_write(conn, head, body);
@@ -163,12 +145,19 @@ void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_ty
     tfn__server_t *server = conn->server;
     if (server->draining || server->quiescing)
         keep_alive = false; /* let clients move to another worker while we drain */
+    /* HTTP/1.1 keeps connections open unless told otherwise; HTTP/1.0 closes them unless told
+     * to keep them (a 1.0 client that asked for keep-alive, ab -k, waits for the close). */
+    const char *connection = !keep_alive                    ? "Connection: close\r\n"
+                             : conn->parser.http_minor == 0 ? "Connection: keep-alive\r\n"
+                                                            : "";
     tfn__buf_t head;
     tfn__buf_init(&head, 1024 + (extra_headers ? strlen(extra_headers) : 0));
     int rc = tfn__buf_printf(
         &head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-        status_text(status), content_type, body->len, keep_alive ? "" : "Connection: close\r\n",
+        tfn__http_status_text(status), content_type, body->len, connection,
         extra_headers ? extra_headers : "");
+    if (conn->head_only) /* HEAD: the headers GET would send, Content-Length included */
+        body->len = 0;
     server->served++;
     conn->busy = false;
     conn->active = NULL;
@@ -201,42 +190,6 @@ void tfn__conn_respond(tfn__conn_t *conn, int status, const char *content_type, 
         return;
     }
     tfn__conn_respond_buf(conn, status, content_type, &copy, keep_alive, extra_headers);
-}
-
-/* Appends `s` as a JSON string literal (quotes included). */
-static int put_json_string(tfn__buf_t *out, const char *s)
-{
-    int rc = tfn__buf_append(out, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
-        if (*p == '"' || *p == '\\')
-            rc = tfn__buf_printf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            rc = tfn__buf_printf(out, "\\u%04x", *p);
-        else
-            rc = tfn__buf_append(out, p, 1);
-    }
-    return rc ? rc : tfn__buf_append(out, "\"", 1);
-}
-
-int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out)
-{
-    int rc = tfn__buf_puts(out, "{\"error\":");
-    if (!rc)
-        rc = put_json_string(out, err->message[0] ? err->message : tfn_strerror(err->code));
-    if (!rc)
-        rc = tfn__buf_printf(out, ",\"code\":\"%s\",\"status\":%d", tfn_errname(err->code),
-                             err->http_status);
-    if (!rc && err->service[0]) {
-        rc = tfn__buf_puts(out, ",\"service\":");
-        if (!rc)
-            rc = put_json_string(out, err->service);
-    }
-    if (!rc && err->api[0]) {
-        rc = tfn__buf_puts(out, ",\"api\":");
-        if (!rc)
-            rc = put_json_string(out, err->api);
-    }
-    return rc ? rc : tfn__buf_puts(out, "}");
 }
 
 void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool keep_alive,
@@ -281,7 +234,11 @@ static int on_message_begin(http_parser *p)
     conn->traceparent_bad = conn->tracestate_bad = false;
     conn->tracestate_headers = 0;
     conn->deadline_ms = 0;
+    conn->infer_header_len = SIZE_MAX;
     conn->expect_continue = false;
+    conn->in_head = true;
+    conn->head_only = false;
+    conn->head_started_ms = uv_now(conn->server->loop);
     conn->head_bytes = 0;
     conn->body.len = 0;
     return 0;
@@ -291,7 +248,7 @@ static int count_head(tfn__conn_t *conn, size_t len)
 {
     conn->head_bytes += len;
     if (conn->head_bytes > TFN__MAX_HEADER_BYTES)
-        return parse_fail(conn, TFN_ETOOBIG, "request head exceeds 64 KiB");
+        return parse_fail(conn, TFN_EHEADTOOBIG, "request head exceeds 64 KiB");
     return 0;
 }
 
@@ -301,7 +258,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
     if (count_head(conn, len))
         return -1;
     if (conn->url_len + len >= sizeof conn->url)
-        return parse_fail(conn, TFN_ETOOBIG, "request URL exceeds 4 KiB");
+        return parse_fail(conn, TFN_EURITOOLONG, "request URL exceeds 4 KiB");
     memcpy(conn->url + conn->url_len, at, len);
     conn->url_len += len;
     conn->url[conn->url_len] = '\0';
@@ -334,7 +291,7 @@ static int append_value(tfn__conn_t *conn, char *dst, size_t cap, const char *at
 {
     size_t have = strlen(dst);
     if (have + len >= cap)
-        return parse_fail(conn, TFN_ETOOBIG, "a header value exceeds 1 KiB");
+        return parse_fail(conn, TFN_EHEADTOOBIG, "a header value exceeds 1 KiB");
     memcpy(dst + have, at, len);
     dst[have + len] = '\0';
     return 0;
@@ -371,6 +328,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             conn->header_kind = HEADER_EXPECT;
         else if (strcasecmp(name, TFN__DEADLINE_HEADER) == 0)
             conn->header_kind = HEADER_DEADLINE;
+        else if (strcasecmp(name, "inference-header-content-length") == 0)
+            conn->header_kind = HEADER_INFER_LEN;
         else if (strcasecmp(name, "traceparent") == 0) {
             conn->header_kind = HEADER_TRACEPARENT;
             conn->traceparent_bad |= conn->traceparent[0] != '\0'; /* given twice: ignored */
@@ -407,6 +366,17 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         if (conn->deadline_ms == 0 && len) /* 0 ms left: the caller has given up already */
             conn->deadline_ms = 1;
         return 0;
+    case HEADER_INFER_LEN: /* KServe v2: bytes of JSON before the binary tensors */
+        for (size_t i = 0; i < len; i++) {
+            if (at[i] == ' ' || at[i] == '\t')
+                continue;
+            size_t v = conn->infer_header_len == SIZE_MAX ? 0 : conn->infer_header_len;
+            if (at[i] < '0' || at[i] > '9' || v > (SIZE_MAX / 2 - 9) / 10)
+                return parse_fail(conn, TFN_EBADHTTP,
+                                  "Inference-Header-Content-Length must be a number of bytes");
+            conn->infer_header_len = v * 10 + (size_t)(at[i] - '0');
+        }
+        return 0;
     default: return 0;
     }
 }
@@ -414,6 +384,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static int on_headers_complete(http_parser *p)
 {
     tfn__conn_t *conn = conn_of(p);
+    conn->in_head = false;
+    conn->head_only = p->method == HTTP_HEAD;
     /* http-parser accepts any HTTP/d.d version; we speak 1.0 and 1.1 only. */
     if (p->http_major != 1 || p->http_minor > 1) {
         char msg[96];
@@ -495,6 +467,16 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
+/* Does a request line begin with a method token (RFC 9110: letters here) and a space? Then a
+ * method the parser does not know is 501, not a malformed request (400). */
+static bool looks_like_method(const char *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && i < 32 && ((data[i] >= 'A' && data[i] <= 'Z') || data[i] == '-'))
+        i++;
+    return i > 0 && i < len && data[i] == ' ';
+}
+
 /* Runs the parser over `len` bytes at `data`. Returns how many it consumed, or SIZE_MAX when
  * it stopped: the connection is closing, or the bytes were not HTTP (answered with a 4xx). */
 static size_t conn_parse(tfn__conn_t *conn, const char *data, size_t len)
@@ -509,6 +491,10 @@ static size_t conn_parse(tfn__conn_t *conn, const char *data, size_t len)
         tfn_error_t err;
         if (conn->parse_error)
             tfn_error_set(&err, conn->parse_error, "%s", conn->parse_message);
+        else if (e == HPE_INVALID_METHOD && looks_like_method(data, len))
+            tfn_error_set(&err, TFN_ENOTIMPL, "the request method is not one this server knows");
+        else if (e == HPE_HEADER_OVERFLOW)
+            tfn_error_set(&err, TFN_EHEADTOOBIG, "request head exceeds 80 KiB");
         else
             tfn_error_set(&err, TFN_EBADHTTP, "malformed HTTP request: %s",
                           http_errno_description(e));
@@ -623,6 +609,7 @@ static void conn_close(tfn__conn_t *conn)
     if (conn->closing)
         return;
     conn->closing = true;
+    conn->server->nconns--;
     if (conn->active)
         tfn__request_detach(conn->active);
     conn->active = NULL;
@@ -651,14 +638,33 @@ static uint32_t read_limit(const tfn__conn_t *conn)
     return conn->receiving || conn->in.len ? t->read_timeout_ms : t->idle_timeout_ms;
 }
 
+/* Milliseconds from `now` until the connection's wait runs out: `limit` after its last bytes,
+ * and, while a request head is arriving, no later than the head timeout after its first byte
+ * (however steadily the bytes trickle: Apache's mod_reqtimeout, nginx's client_header_timeout).
+ * Sets *head when the head deadline is the nearer one. */
+static uint64_t wait_left(const tfn__conn_t *conn, uint64_t now, uint64_t limit, bool *head)
+{
+    uint64_t due = conn->last_read_ms + limit;
+    *head = false;
+    if (conn->in_head) {
+        uint64_t head_due = conn->head_started_ms + conn->server->config.traffic.head_timeout_ms;
+        if (head_due < due) {
+            due = head_due;
+            *head = true;
+        }
+    }
+    return due > now ? due - now : 0;
+}
+
 static void on_read_timeout(uv_timer_t *timer)
 {
     tfn__conn_t *conn = timer->data;
     if (conn->closing || conn->lingering || !conn->reading)
         return; /* re-armed when reading resumes */
-    uint64_t quiet = uv_now(conn->server->loop) - conn->last_read_ms, limit = read_limit(conn);
-    if (quiet < limit) {
-        uv_timer_start(timer, on_read_timeout, limit - quiet, 0);
+    bool head;
+    uint64_t left = wait_left(conn, uv_now(conn->server->loop), read_limit(conn), &head);
+    if (left > 0) {
+        uv_timer_start(timer, on_read_timeout, left, 0);
         return;
     }
     if (!conn->receiving && conn->in.len == 0) { /* idle keep-alive connection: close quietly */
@@ -666,8 +672,12 @@ static void on_read_timeout(uv_timer_t *timer)
         return;
     }
     tfn_error_t err;
-    tfn_error_set(&err, TFN_EREQTIMEOUT, "no byte of the request arrived for %u ms",
-                  conn->server->config.traffic.read_timeout_ms);
+    if (head)
+        tfn_error_set(&err, TFN_EREQTIMEOUT, "the request head did not arrive within %u ms",
+                      conn->server->config.traffic.head_timeout_ms);
+    else
+        tfn_error_set(&err, TFN_EREQTIMEOUT, "no byte of the request arrived for %u ms",
+                      conn->server->config.traffic.read_timeout_ms);
     snprintf(err.service, sizeof err.service, "%s", conn->server->service->name);
     conn->in.len = 0;
     conn->busy = true;
@@ -678,8 +688,10 @@ static void conn_arm_read_timer(tfn__conn_t *conn)
 {
     if (conn->closing || conn->lingering || !conn->reading)
         return;
-    conn->last_read_ms = uv_now(conn->server->loop);
-    uint32_t limit = read_limit(conn);
+    uint64_t now = uv_now(conn->server->loop);
+    conn->last_read_ms = now;
+    bool head;
+    uint64_t limit = wait_left(conn, now, read_limit(conn), &head);
     if (!uv_is_active((uv_handle_t *)&conn->linger) || uv_timer_get_due_in(&conn->linger) > limit)
         uv_timer_start(&conn->linger, on_read_timeout, limit, 0);
 }
@@ -706,11 +718,37 @@ static void conn_close_gracefully(tfn__conn_t *conn)
     conn_set_reading(conn, true);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* The cap on open connections (traffic.max_connections, kept under the descriptor limit): how
+ * far over it one more connection would be (0: there is room). When over, says so in the log —
+ * at most every 10 s, with how many were refused meanwhile. */
+static uint64_t over_connection_cap(tfn__server_t *server)
+{
+    uint64_t cap = server->config.traffic.max_connections;
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        nofile.rlim_cur < cap + 64)
+        cap = nofile.rlim_cur > 128 ? nofile.rlim_cur - 64 : 64; /* room for files, sockets */
+    if (server->nconns < cap)
+        return 0;
+    server->refused++;
+    uint64_t now = uv_now(server->loop);
+    if (!server->refused_logged_ms || now - server->refused_logged_ms >= 10000) {
+        tfn__log("warn",
+                 "%u open connections: the cap of %llu per worker is reached (--max-connections, "
+                 "file-descriptor limit); refused %llu connection(s) with 503",
+                 server->nconns, (unsigned long long)cap, (unsigned long long)server->refused);
+        server->refused_logged_ms = now;
+        server->refused = 0;
+    }
+    return server->nconns - cap + 1;
+}
+
+void tfn__server_on_connection(uv_stream_t *listener, int status)
 {
     tfn__server_t *server = listener->data;
     if (status < 0 || server->draining)
         return;
+    uint64_t over = over_connection_cap(server);
     tfn__conn_t *conn = calloc(1, sizeof *conn);
     if (!conn)
         return;
@@ -726,6 +764,7 @@ static void on_connection(uv_stream_t *listener, int status)
     conn->linger.data = conn;
     conn->io.handle.data = conn;
     conn->open_handles = 2;
+    server->nconns++;
     tfn__buf_init(&conn->in, READ_CHUNK * 2);
     tfn__buf_init(&conn->body, server->config.traffic.max_body_bytes);
     conn->next = server->conns;
@@ -740,108 +779,20 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_tcp_nodelay(&conn->io.tcp, 1);
     http_parser_init(&conn->parser, HTTP_REQUEST);
     conn->parser.data = conn;
+    conn->parser.http_major = conn->parser.http_minor = 1;
+    if (over > 64) { /* far over: no words, and no lingering either */
+        conn_close(conn);
+        return;
+    }
+    if (over) { /* answered and closed at once: it holds its descriptor for the linger only */
+        tfn_error_t err;
+        tfn_error_set(&err, TFN_EUNAVAIL, "too many open connections: try again later");
+        snprintf(err.service, sizeof err.service, "%s", server->service->name);
+        conn->busy = true;
+        tfn__conn_respond_error(conn, &err, false, "Retry-After: 1\r\n");
+        return;
+    }
     conn_set_reading(conn, true);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Listeners
- * ------------------------------------------------------------------------------------------- */
-
-/* Listens on a socket inherited from the supervisor, already bound (and listening) and shared
- * with the other workers of the service: the kernel hands each new connection to one of the
- * workers waiting in accept (nginx's model). */
-static int listen_inherited(tfn__server_t *server, int fd, bool tcp)
-{
-    int rc;
-    uv_stream_t *stream;
-    if (tcp) {
-        uv_tcp_init(server->loop, &server->tcp);
-        server->tcp.data = server;
-        server->tcp_open = true;
-        rc = uv_tcp_open(&server->tcp, fd);
-        stream = (uv_stream_t *)&server->tcp;
-    } else {
-        uv_pipe_init(server->loop, &server->pipe, 0);
-        server->pipe.data = server;
-        server->pipe_open = true;
-        rc = uv_pipe_open(&server->pipe, fd);
-        stream = (uv_stream_t *)&server->pipe;
-    }
-    if (rc == 0)
-        rc = uv_listen(stream, 1024, on_connection);
-    if (rc != 0) {
-        tfn__log("error", "cannot listen on the inherited %s socket (fd %d): %s",
-                 tcp ? "TCP" : "unix", fd, uv_strerror(rc));
-        return TFN_EIO;
-    }
-    return 0;
-}
-
-int tfn__server_listen(tfn__server_t *server)
-{
-    const tfn__serve_config_t *cfg = &server->config;
-    int rc;
-    if (cfg->listen_tcp_fd > 0 && (rc = listen_inherited(server, cfg->listen_tcp_fd, true)))
-        return rc;
-    if (cfg->listen_fd > 0 && (rc = listen_inherited(server, cfg->listen_fd, false)))
-        return rc;
-    if (cfg->listen_fd > 0 || cfg->listen_tcp_fd > 0)
-        return 0;
-    if (cfg->host) {
-        struct sockaddr_storage addr;
-        if (uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr) != 0 &&
-            uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&addr) != 0) {
-            tfn__log("error", "cannot listen: '%s' is not an IPv4 or IPv6 address", cfg->host);
-            return TFN_EINVAL;
-        }
-        uv_tcp_init(server->loop, &server->tcp);
-        server->tcp.data = server;
-        server->tcp_open = true;
-        if ((rc = uv_tcp_bind(&server->tcp, (struct sockaddr *)&addr, 0)) != 0 ||
-            (rc = uv_listen((uv_stream_t *)&server->tcp, 1024, on_connection)) != 0) {
-            tfn__log("error", "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
-            return TFN_EIO;
-        }
-    }
-    if (cfg->unix_path) {
-        uv_pipe_init(server->loop, &server->pipe, 0);
-        server->pipe.data = server;
-        server->pipe_open = true;
-        unlink(cfg->unix_path); /* a stale socket from a previous run */
-        if ((rc = uv_pipe_bind(&server->pipe, cfg->unix_path)) != 0 ||
-            (rc = uv_listen((uv_stream_t *)&server->pipe, 1024, on_connection)) != 0) {
-            tfn__log("error", "cannot listen on unix:%s: %s", cfg->unix_path, uv_strerror(rc));
-            return TFN_EIO;
-        }
-    }
-    return 0;
-}
-
-/* The port actually bound (the configured one, or the one the kernel picked for port 0). */
-int tfn__server_port(tfn__server_t *server)
-{
-    struct sockaddr_storage addr;
-    int len = sizeof addr;
-    if (!server->tcp_open || uv_tcp_getsockname(&server->tcp, (struct sockaddr *)&addr, &len))
-        return -1;
-    if (addr.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&addr)->sin_port);
-}
-
-void tfn__server_stop_listening(tfn__server_t *server)
-{
-    if (server->tcp_open) {
-        server->tcp_open = false;
-        uv_close((uv_handle_t *)&server->tcp, NULL);
-    }
-    if (server->pipe_open) {
-        server->pipe_open = false;
-        uv_close((uv_handle_t *)&server->pipe, NULL);
-        /* An inherited socket is the supervisor's: other workers still serve it. */
-        if (server->config.unix_path && server->config.listen_fd <= 0)
-            unlink(server->config.unix_path);
-    }
 }
 
 void tfn__server_close_idle(tfn__server_t *server, bool fresh_too)

@@ -33,6 +33,41 @@
 /** Most --batch (and most --max-latency-ms) arguments a worker takes. */
 #define TFN__MAX_BATCH_ARGS 8
 
+typedef struct tfn__server tfn__server_t;
+typedef struct tfn__conn tfn__conn_t;
+typedef struct tfn__request tfn__request_t;
+
+/**
+ * How a protocol other than tiffin's own reads an API's input from a request body and writes
+ * its output (KServe v2's infer, lib/protocols/kserve_v2.c). Both run on the loop; memory comes
+ * from the request's arena (tfn__request_arena), and `state` is the protocol's, per request.
+ */
+typedef struct tfn__codec {
+    /** Decodes `body` (the whole request body) into the API's input object. 0, or a TFN_E*
+     *  code with *err (answered as tiffin's JSON error). */
+    int (*decode)(tfn__request_t *req, void *state, const char *body, size_t len,
+                  tfn_value_t **input, tfn_error_t *err);
+    /** Encodes the handler's (validated) output into `out`; sets the media type (up to 63
+     *  bytes) and may append header lines to `headers` (a buffer of 256 bytes). */
+    int (*encode)(tfn__request_t *req, void *state, const tfn_value_t *output, tfn__buf_t *out,
+                  char *content_type, char *headers, tfn_error_t *err);
+} tfn__codec_t;
+
+/**
+ * A route that a layer above the server adds (lib/protocols: BentoML's schema, KServe v2, the
+ * docs page), consulted by tfn__dispatch before its own endpoints and the APIs — as the hooks
+ * below, it keeps the layering one-way. `path` matches exactly, or as a prefix when `prefix`.
+ * `serve` answers on `conn` (at once or later, e.g. through tfn__dispatch_api_with) and returns
+ * true; or returns false to let dispatch go on (e.g. GET / that does not ask for HTML). It may
+ * take `body` (moved). Arrays of routes end with a {0} entry.
+ */
+typedef struct tfn__route {
+    const char *path;
+    bool prefix;
+    bool (*serve)(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
+                  bool keep_alive);
+} tfn__route_t;
+
 /** Where and how a worker serves; filled by the CLI from flags and the service's defaults. */
 typedef struct tfn__serve_config {
     const char *host;      /* TCP host; NULL with port 0 means no TCP listener */
@@ -65,6 +100,7 @@ typedef struct tfn__serve_config {
     const char *access_log;
     int metrics_fd;
     unsigned metrics_slot, metrics_gen;
+    const tfn__route_t *routes;            /* the protocols' routes (lib/protocols); NULL: none */
 } tfn__serve_config_t;
 
 /** Most --depends a worker takes. */
@@ -77,12 +113,17 @@ typedef struct tfn__serve_config {
  */
 #define TFN__LOAD_REPORT_ENV "TFN_LOAD_REPORT_MS"
 
-typedef struct tfn__server tfn__server_t;
-typedef struct tfn__conn tfn__conn_t;
-typedef struct tfn__request tfn__request_t;
-
 /** Where a response goes when the request came from a caller in this process (test graphs). */
 typedef void (*tfn__sink_fn)(void *arg, tfn__response_t *resp);
+
+/** A dependency of a worker, as the docs page's graph shows it (tfn__server_hooks_t). */
+typedef struct tfn__dep_view {
+    const char *name;    /* as handlers call it */
+    const char *service; /* its service's name, when defined in this program; else NULL */
+    const char *url;     /* where it is reached */
+    bool ready;          /* its /readyz answered 200 last time */
+    const char *why;     /* why not, when not ready */
+} tfn__dep_view_t;
 
 /**
  * What a layer above the server hangs on a worker and its requests. The server calls these and
@@ -106,6 +147,9 @@ typedef struct tfn__server_hooks {
     void (*request_returned)(tfn__request_t *req);
     /** A request is being freed. */
     void (*request_free)(tfn__request_t *req);
+    /** The worker's dependency `i` (from 0) as this layer sees it, for the docs page's graph:
+     *  false when there is no such dependency. Strings stay valid while the worker runs. */
+    bool (*dependency)(const tfn__server_t *server, size_t i, tfn__dep_view_t *view);
 } tfn__server_hooks_t;
 
 /** The worker handed to init/shutdown hooks. */
@@ -154,7 +198,10 @@ struct tfn__server {
     bool probe_started;
     bool local_deps; /* a test graph: dependencies are instances in this process */
 
-    tfn__conn_t *conns; /* intrusive doubly linked list of open connections */
+    tfn__conn_t *conns;         /* intrusive doubly linked list of open connections */
+    unsigned nconns;            /* how many: at traffic.max_connections new ones are refused */
+    uint64_t refused;           /* connections refused over the cap since it was last logged */
+    uint64_t refused_logged_ms; /* when the cap was last logged (rate-limited) */
     tfn__coro_pool_t *coros;
     struct tfn__batcher *batcher; /* batch.c: batched APIs' queues; NULL when none */
     char *openapi_json;           /* generated once, on first request of /docs.json */
@@ -207,7 +254,13 @@ struct tfn__conn {
     bool traceparent_bad, tracestate_bad; /* too long, or repeated (traceparent) */
     unsigned tracestate_headers;
     uint32_t deadline_ms; /* X-Tiffin-Deadline-Ms: what the caller has left; 0 = none */
+    /* Inference-Header-Content-Length (KServe v2's binary tensors): the JSON part's length;
+     * SIZE_MAX when absent. */
+    size_t infer_header_len;
     bool expect_continue;
+    bool in_head;             /* the request head has begun and is not complete (head timeout) */
+    bool head_only;           /* a HEAD request: its response carries no body */
+    uint64_t head_started_ms; /* uv_now() when this request's first byte was parsed */
     size_t head_bytes;
     tfn__buf_t body;
     int parse_error; /* a TFN_E* code set by a callback that stopped the parser */
@@ -251,6 +304,8 @@ struct tfn__request {
     bool queued;          /* waiting in server->queue_head for a handler slot */
     tfn__request_t *queue_next;
     bool responded;
+    const tfn__codec_t *codec; /* a protocol's codec (tfn__dispatch_api_with); NULL: tiffin's */
+    void *codec_state;
     struct tfn_ctx ctx;
     uint64_t deadline_ms; /* uv_now() based */
     uv_timer_t timer;
@@ -282,6 +337,8 @@ struct tfn__request {
 
 /** Starts listening as configured. Returns 0 or a TFN_E* code (message logged). */
 int tfn__server_listen(tfn__server_t *server);
+/** A listener has a connection to accept (listen.c's uv_listen callback). */
+void tfn__server_on_connection(uv_stream_t *listener, int status);
 /** Stops listening (drain); existing connections stay. */
 void tfn__server_stop_listening(tfn__server_t *server);
 /**
@@ -315,6 +372,15 @@ size_t tfn__conn_unsent(const tfn__conn_t *conn);
 void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool keep_alive,
                              const char *extra_headers);
 
+/* ---- http_status.c --------------------------------------------------------------------------- */
+
+/** The reason phrase of an HTTP status ("Not Found"); "Unknown" for one we never send. */
+const char *tfn__http_status_text(int status);
+/** Appends the JSON error body of `err` ({"error", "code", "status", "service", "api"}). */
+int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out);
+/** Is `method` (an http_method) one of HTTP's own (RFC 9110, and PATCH)? Others get 501. */
+bool tfn__http_method_known(int method);
+
 /* ---- dispatch.c ------------------------------------------------------------------------------ */
 
 /**
@@ -324,6 +390,17 @@ void tfn__conn_respond_error(tfn__conn_t *conn, const tfn_error_t *err, bool kee
  */
 void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
                    bool keep_alive);
+
+/**
+ * Runs API `api` for a request on `conn` as POST /{api} would (admission, deadline, handler,
+ * answer), with the body read and the output written by `codec`. `body` is moved. The codec's
+ * per-request state is a copy of the `state_size` bytes at `state`, in the request's arena.
+ */
+void tfn__dispatch_api_with(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
+                            bool keep_alive, const tfn__codec_t *codec, const void *state,
+                            size_t state_size);
+/** The arena of a request (for codecs). */
+tfn_arena_t *tfn__request_arena(tfn__request_t *req);
 /** The connection of an active request is closing: detach it. */
 void tfn__request_detach(tfn__request_t *req);
 

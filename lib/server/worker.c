@@ -98,6 +98,10 @@ void tfn__serve_config_resolve(tfn__serve_config_t *config, const tfn_service_t 
         t->read_timeout_ms = d->read_timeout_ms ? d->read_timeout_ms : 30000;
     if (!t->idle_timeout_ms)
         t->idle_timeout_ms = d->idle_timeout_ms ? d->idle_timeout_ms : 60000;
+    if (!t->head_timeout_ms)
+        t->head_timeout_ms = d->head_timeout_ms ? d->head_timeout_ms : 20000;
+    if (!t->max_connections)
+        t->max_connections = d->max_connections ? d->max_connections : 10000;
     if (!config->threads)
         config->threads = svc->threads ? svc->threads : 4;
 }

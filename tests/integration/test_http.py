@@ -157,7 +157,7 @@ def test_wrong_method(svc):
     assert r.headers["allow"] == "POST"
     r = svc.request("POST", "/livez", body="{}")
     assert_error(r, 405, "EMETHOD")
-    assert r.headers["allow"] == "GET"
+    assert r.headers["allow"] == "GET, HEAD"
     assert_error(svc.request("DELETE", "/echo"), 405, "EMETHOD")
 
 
@@ -196,9 +196,10 @@ def test_chunked_body_within_limit(svc):
 def test_oversized_head(svc):
     req = b"GET /livez HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n"
     out = svc.raw(req)
-    assert out.startswith(b"HTTP/1.1 413 "), out[:200]
+    assert out.startswith(b"HTTP/1.1 431 "), out[:200]
+    assert json.loads(out.partition(b"\r\n\r\n")[2])["code"] == "EHEADTOOBIG"
     req = b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n"
-    assert svc.raw(req).startswith(b"HTTP/1.1 413 ")
+    assert svc.raw(req).startswith(b"HTTP/1.1 414 ")
     assert_alive(svc)
 
 
