@@ -13,8 +13,8 @@
  *   4. x = (v / 255 - 0.5) / 0.5 in float32, channels first (B, G, R), zero (mid grey) right of
  *      the resized picture up to W.
  *
- * The result matches RapidOCR's within one grey level of step 3 (OpenCV's vectorised rows round
- * the last bit differently from its scalar ones; tests/integration/test_docsearch.py measures it).
+ * The result is RapidOCR's, bit for bit (tests/integration/test_docsearch.py compares them, and
+ * step 3 with cv2.resize, on the rendered lines and on pictures they do not cover).
  *
  * Threads: every function may run in several threads at once.
  */

@@ -117,7 +117,8 @@ class Reference:
         largest aspect ratio (as Preprocessor.prepare_images)."""
         imgs = [self.load_image(p) for p in pngs]
         ratio = max(max(i.shape[1] / float(i.shape[0]) for i in imgs), 320 / 48)
-        ratio = min(ratio, 2048 / 48)  # DS_REC_MAX_WIDTH
+        if 48 * ratio >= 2048:  # DS_REC_MAX_WIDTH (2048.5 / 48: int(48 * r) must be 2048 exactly)
+            ratio = 2048.5 / 48
         return np.stack([self.recognizer.resize_norm_img(i, ratio) for i in imgs]).astype(np.float32)
 
     def recognize_probs(self, x):
