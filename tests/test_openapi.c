@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "server/server_internal.h"
+#include "codec/codec_internal.h"
 
 static int dummy_handler(tfn_ctx_t *ctx, const tfn_value_t *input, tfn_value_t **output)
 {

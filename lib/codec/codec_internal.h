@@ -106,4 +106,9 @@ int tfn__validate_input(tfn_arena_t *arena, const tfn_field_t *fields, const tfn
  */
 int tfn__validate_output(tfn_type_t declared, const tfn_value_t *output, tfn_error_t *err);
 
+/* ---- openapi.c ---- */
+
+/** Appends the OpenAPI 3.0 document of `service` (JSON) to `out`. */
+int tfn__openapi(const tfn_service_t *service, tfn__buf_t *out);
+
 #endif

@@ -14,7 +14,7 @@
 #include <strings.h>
 
 #include "codec/codec_internal.h"
-#include "server/server_internal.h"
+#include "compose/compose_internal.h"
 #include "core/value_internal.h"
 
 int tfn__errcode_from_name(const char *name);
@@ -195,8 +195,8 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
                          "Content-Length: %zu\r\n" TFN__DEADLINE_HEADER ": %u\r\n\r\n",
                          f->api, dep->host, media, media, body.len, timeout);
     if (rc == 0)
-        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent,
-                            on_exchange, f, &f->exchange);
+        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent, on_exchange,
+                            f, &f->exchange);
     else {
         tfn__buf_free(&head);
         tfn__buf_free(&body);

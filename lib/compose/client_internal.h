@@ -28,13 +28,6 @@
 typedef struct tfn__pool tfn__pool_t;
 typedef struct tfn__exchange tfn__exchange_t;
 
-/** A response as the caller receives it. */
-typedef struct tfn__response {
-    int status;
-    char content_type[128];
-    tfn__buf_t body; /* the callback may take it (move it out and re-init); else freed after */
-} tfn__response_t;
-
 /**
  * Called once per exchange, on the loop thread: rc 0 with `resp` (any HTTP status), or a
  * negative TFN_E* code with `err` filled (TFN_ECONNECT, TFN_ETIMEOUT, TFN_EIO, TFN_EPROTO,

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compose/compose_internal.h"
 #include "compose/graph_internal.h"
-#include "server/server_internal.h"
 
 #define PROBE_EVERY_MS   1000
 #define PROBE_TIMEOUT_MS 1000
@@ -165,3 +165,24 @@ void tfn__deps_close(tfn__server_t *server)
         free_deps(server);
     }
 }
+
+/* The worker is being freed: its pools (never started ones have no handles of their own). */
+static void deps_free(tfn__server_t *server)
+{
+    if (server->deps)
+        for (size_t i = 0; i < server->ndeps; i++)
+            tfn__pool_free(server->deps[i].pool);
+    free(server->deps);
+    server->deps = NULL;
+}
+
+/* The server's view of compose: see compose_internal.h. */
+const tfn__server_hooks_t tfn__compose_hooks = {
+    .open = tfn__deps_open,
+    .start = tfn__deps_start,
+    .close = tfn__deps_close,
+    .free = deps_free,
+    .ready = tfn__deps_ready,
+    .request_returned = tfn__futures_cancel,
+    .request_free = tfn__futures_release,
+};

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "compose/graph_internal.h"
-#include "server/server_internal.h"
+#include "compose/compose_internal.h"
 
 const char *tfn__dependency_name(const tfn_dependency_t *dep)
 {

@@ -50,8 +50,8 @@ static int connect_to(const tfn__target_t *t, tfn_error_t *err)
             int e = errno;
             if (fd >= 0)
                 close(fd);
-            return tfn_error_set(err, TFN_ECONNECT, "cannot connect to unix:%s: %s",
-                                 t->unix_path, strerror(e));
+            return tfn_error_set(err, TFN_ECONNECT, "cannot connect to unix:%s: %s", t->unix_path,
+                                 strerror(e));
         }
         return fd;
     }
@@ -60,8 +60,7 @@ static int connect_to(const tfn__target_t *t, tfn_error_t *err)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
     int rc = getaddrinfo(t->host, port, &hints, &res);
     if (rc != 0)
-        return tfn_error_set(err, TFN_ECONNECT, "cannot resolve %s: %s", t->host,
-                             gai_strerror(rc));
+        return tfn_error_set(err, TFN_ECONNECT, "cannot resolve %s: %s", t->host, gai_strerror(rc));
     int fd = -1, e = 0;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -167,8 +166,7 @@ int tfn__target_parse(const char *url, tfn__target_t *target, tfn_error_t *err)
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 || !(u.field_set & (1 << UF_HOST)))
-        return tfn_error_set(err, TFN_EINVAL, "'%s' is not a URL like http://127.0.0.1:3000",
-                             url);
+        return tfn_error_set(err, TFN_EINVAL, "'%s' is not a URL like http://127.0.0.1:3000", url);
     if ((u.field_set & (1 << UF_SCHEMA)) &&
         strncmp(url + u.field_data[UF_SCHEMA].off, "http", u.field_data[UF_SCHEMA].len) != 0)
         return tfn_error_set(err, TFN_EINVAL, "'%s': only http:// URLs are supported", url);

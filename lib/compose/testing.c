@@ -10,7 +10,8 @@
 
 #include "codec/codec_internal.h"
 #include "compose/graph_internal.h"
-#include "server/server_internal.h"
+#include "compose/compose_internal.h"
+#include "server/batch_internal.h"
 
 struct tfn_test {
     uv_loop_t loop;
@@ -66,7 +67,7 @@ int tfn_test_replace(tfn_test_t *t, const char *name, const tfn_service_t *doubl
 static int start(tfn_test_t *t, tfn_error_t *err)
 {
     t->started = true;
-    tfn__serve_config_t config = {.quiet = true};
+    tfn__serve_config_t config = {.quiet = true, .hooks = &tfn__compose_hooks};
     for (size_t i = 0; i < t->graph.n; i++) {
         t->servers[i] = tfn__server_new(&t->loop, t->run[i], &config, true, err);
         if (!t->servers[i])
@@ -162,6 +163,8 @@ void tfn_test_free(tfn_test_t *t)
             s->service->shutdown(&s->worker, s->worker.state);
         if (s)
             tfn__deps_close(s);
+        if (s)
+            tfn__batch_close(s);
     }
     uv_run(&t->loop, UV_RUN_DEFAULT); /* let every handle close */
     for (size_t i = 0; i < t->graph.n; i++)

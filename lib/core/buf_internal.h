@@ -35,4 +35,15 @@ int tfn__buf_grow(tfn__buf_t *buf, size_t extra);
 /** Removes the first `n` bytes (n <= len). */
 void tfn__buf_consume(tfn__buf_t *buf, size_t n);
 
+/**
+ * An HTTP response as a whole: what a worker answers a caller in its own process (test graphs)
+ * and what the client hands a dependency call. `body` may be taken by whoever receives it (move
+ * it out and re-init); else its owner frees it.
+ */
+typedef struct tfn__response {
+    int status;
+    char content_type[128];
+    tfn__buf_t body;
+} tfn__response_t;
+
 #endif

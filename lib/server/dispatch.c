@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "codec/codec_internal.h"
+#include "server/batch_internal.h"
 #include "server/server_internal.h"
 
 int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out);
@@ -39,11 +40,11 @@ static void respond_buf(tfn__conn_t *conn, int status, tfn__buf_t *body, bool ke
     tfn__conn_respond_buf(conn, status, TFN__MEDIA_JSON, body, keep_alive, NULL);
 }
 
-static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers,
-                           int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers, int code,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers,
-                           int code, const char *fmt, ...)
+static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers, int code,
+                           const char *fmt, ...)
 {
     tfn_error_t err;
     tfn_error_set(&err, code, "%s", "");
@@ -70,7 +71,7 @@ static void serve_readyz(tfn__conn_t *conn, bool keep_alive)
         respond_errorf(conn, keep_alive, NULL, TFN_EUNAVAIL,
                        "service '%s' is not ready: its init hook has not finished",
                        server->service->name);
-    else if (!tfn__deps_ready(server, why, sizeof why))
+    else if (!tfn__server_hooks_ready(server, why, sizeof why))
         respond_errorf(conn, keep_alive, NULL, TFN_EUNAVAIL, "service '%s' is not ready: %s",
                        server->service->name, why);
     else
@@ -81,23 +82,27 @@ static void serve_healthz(tfn__conn_t *conn, bool keep_alive)
 {
     tfn__server_t *server = conn->server;
     const char *status = server->draining || server->quiescing ? "draining"
-                         : server->ready                        ? "ok"
-                                                                : "starting";
+                         : server->ready                       ? "ok"
+                                                               : "starting";
     tfn__buf_t body;
     tfn__buf_init(&body, 4096);
     /* Service names are restricted to [A-Za-z0-9_-] (tfn__service_check): no escaping needed. */
-    int rc = tfn__buf_printf(&body,
-                             "{\"status\":\"%s\",\"service\":\"%s\",\"worker\":%u,"
-                             "\"version\":\"%s\","
-                             "\"ready\":%s,\"in_flight\":%u,\"queued\":%u,\"served\":%llu,"
-                             "\"uptime_ms\":%llu,"
-                             "\"pid\":%d}",
-                             status, server->service->name, server->worker.index,
-                             server->service->version ? server->service->version : "0.0.0",
-                             server->ready ? "true" : "false", server->in_flight, server->queued,
-                             (unsigned long long)server->served,
-                             (unsigned long long)(tfn__now_ms() - server->started_ms),
-                             (int)getpid());
+    int rc =
+        tfn__buf_printf(&body,
+                        "{\"status\":\"%s\",\"service\":\"%s\",\"worker\":%u,"
+                        "\"version\":\"%s\","
+                        "\"ready\":%s,\"in_flight\":%u,\"queued\":%u,\"served\":%llu,"
+                        "\"uptime_ms\":%llu,"
+                        "\"pid\":%d",
+                        status, server->service->name, server->worker.index,
+                        server->service->version ? server->service->version : "0.0.0",
+                        server->ready ? "true" : "false", server->in_flight, server->queued,
+                        (unsigned long long)server->served,
+                        (unsigned long long)(tfn__now_ms() - server->started_ms), (int)getpid());
+    if (rc == 0)
+        rc = tfn__batch_healthz(server, &body);
+    if (rc == 0)
+        rc = tfn__buf_puts(&body, "}");
     if (rc != 0) {
         tfn__buf_free(&body);
         respond_errorf(conn, keep_alive, NULL, rc, "cannot build the health report");
@@ -150,10 +155,8 @@ static const struct {
     ops_fn serve;
 } operational_endpoints[] = {
     {"/livez", NULL}, /* NULL: answered inline, it must not depend on anything */
-    {"/readyz", serve_readyz},
-    {"/healthz", serve_healthz},
-    {"/docs.json", serve_docs},
-    {"/", serve_index},
+    {"/readyz", serve_readyz},  {"/healthz", serve_healthz},
+    {"/docs.json", serve_docs}, {"/", serve_index},
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -192,7 +195,9 @@ static bool accepts_wire(const char *accept)
 static void on_timer_closed(uv_handle_t *handle)
 {
     tfn__request_t *req = handle->data;
-    tfn__futures_release(req);
+    const tfn__server_hooks_t *hooks = req->server->config.hooks;
+    if (hooks && hooks->request_free)
+        hooks->request_free(req);
     tfn__buf_free(&req->body);
     tfn_arena_free(req->arena); /* req itself lives in its arena */
 }
@@ -212,15 +217,23 @@ static void request_maybe_free(tfn__request_t *req)
     uv_close((uv_handle_t *)&req->timer, on_timer_closed);
 }
 
+bool tfn__request_awaited(const tfn__request_t *req) { return awaits_answer(req); }
+
+void tfn__request_release(tfn__request_t *carrier) { request_maybe_free(carrier); }
+
 void tfn__request_detach(tfn__request_t *req)
 {
     req->conn = NULL;
+    if (req->batch_queued)
+        tfn__batch_member_gone(req);
     request_maybe_free(req);
 }
 
 void tfn__request_abandon(tfn__request_t *req)
 {
     req->sink = NULL;
+    if (req->batch_queued)
+        tfn__batch_member_gone(req);
     request_maybe_free(req);
 }
 
@@ -266,8 +279,8 @@ static void deliver_error(tfn__request_t *req)
 /* Answers 504: the request's deadline has passed. */
 static void answer_timeout(tfn__request_t *req)
 {
-    tfn_error_set(&req->error, TFN_ETIMEOUT, "API '%s' did not finish within %u ms",
-                  req->api->name, req->timeout_ms);
+    tfn_error_set(&req->error, TFN_ETIMEOUT, "API '%s' did not finish within %u ms", req->api->name,
+                  req->timeout_ms);
     deliver_error(req);
 }
 
@@ -276,6 +289,8 @@ static void on_deadline(uv_timer_t *timer)
     tfn__request_t *req = timer->data;
     if (awaits_answer(req))
         answer_timeout(req);
+    if (req->batch_queued) /* it will not be run: its batch need not wait for it */
+        tfn__batch_member_gone(req);
 }
 
 /* Sends the answer of a request whose handler has returned. */
@@ -320,8 +335,16 @@ static void handler_finished(tfn__request_t *req)
 {
     tfn__server_t *server = req->server;
     req->handler_running = false;
+    if (req->batch) { /* a batch's carrier: its members are answered, it is not */
+        if (server->config.hooks && server->config.hooks->request_returned)
+            server->config.hooks->request_returned(req);
+        tfn__batch_done(req);
+        request_maybe_free(req);
+        return;
+    }
     server->in_flight--;
-    tfn__futures_cancel(req);
+    if (server->config.hooks && server->config.hooks->request_returned)
+        server->config.hooks->request_returned(req);
     if (awaits_answer(req))
         answer(req);
     request_maybe_free(req);
@@ -336,8 +359,8 @@ static void call_handler(tfn__request_t *req)
 {
     req->rc = req->api->handler(&req->ctx, req->input, &req->output);
     if (req->rc == 0 && !req->output)
-        req->rc = tfn_ctx_fail(&req->ctx, TFN_EOUTPUT, "API '%s' returned no output",
-                               req->api->name);
+        req->rc =
+            tfn_ctx_fail(&req->ctx, TFN_EOUTPUT, "API '%s' returned no output", req->api->name);
 }
 
 static void coro_main(void *arg) { call_handler(arg); }
@@ -365,12 +388,12 @@ static void arm_deadline(tfn__request_t *req)
                    0);
 }
 
-static void start_handler(tfn__request_t *req)
+void tfn__request_finished(tfn__request_t *req) { handler_finished(req); }
+
+/* Runs the handler where the API says; when it cannot start, finishes the request at once. */
+static void run_handler(tfn__request_t *req)
 {
     tfn__server_t *server = req->server;
-    req->handler_running = true;
-    server->in_flight++;
-    arm_deadline(req);
     if (req->api->run == TFN_RUN_IN_THREAD) {
         req->work.data = req;
         if (uv_queue_work(server->loop, &req->work, work_main, work_done) == 0)
@@ -386,6 +409,27 @@ static void start_handler(tfn__request_t *req)
         return;
     }
     tfn__request_resume(req);
+}
+
+void tfn__request_run(tfn__request_t *carrier)
+{
+    carrier->handler_running = true;
+    run_handler(carrier);
+}
+
+/* A request's handler starts: counted in in_flight, its deadline armed. A request of a batched
+ * API joins its queue instead; its batch's handler stands for its own (batch.c). */
+static void start_handler(tfn__request_t *req)
+{
+    tfn__server_t *server = req->server;
+    req->handler_running = true;
+    server->in_flight++;
+    arm_deadline(req);
+    if (req->batch_rows > 0) {
+        tfn__batch_join(req);
+        return;
+    }
+    run_handler(req);
 }
 
 /* Starts the handler now, or queues the request until a handler slot frees up (admission has
@@ -458,9 +502,10 @@ static int admission(tfn__server_t *server, tfn_error_t *err)
                              server->service->name);
     const tfn_traffic_t *t = &server->config.traffic;
     if (server->in_flight >= t->max_concurrency && server->queued >= t->max_queue)
-        return tfn_error_set(err, TFN_EBUSY, "service '%s' is at its limit of %u concurrent "
-                             "requests (and %u waiting)", server->service->name,
-                             t->max_concurrency, t->max_queue);
+        return tfn_error_set(err, TFN_EBUSY,
+                             "service '%s' is at its limit of %u concurrent "
+                             "requests (and %u waiting)",
+                             server->service->name, t->max_concurrency, t->max_queue);
     return 0;
 }
 
@@ -491,14 +536,35 @@ static tfn__request_t *request_new(tfn__server_t *server, const tfn_api_t *api, 
     return req;
 }
 
+tfn__request_t *tfn__request_new_carrier(tfn__server_t *server, const tfn_api_t *api,
+                                         size_t arena_max)
+{
+    tfn_arena_t *arena = tfn_arena_new(arena_max);
+    tfn__request_t *req = arena ? tfn_arena_calloc(arena, sizeof *req) : NULL;
+    if (!req) {
+        tfn_arena_free(arena);
+        return NULL;
+    }
+    req->server = server;
+    req->arena = arena;
+    req->api = api;
+    req->ctx.request = req;
+    req->timeout_ms = server->config.traffic.timeout_ms;
+    tfn__buf_init(&req->body, 0);
+    uv_timer_init(server->loop, &req->timer);
+    req->timer.data = req;
+    return req;
+}
+
 /* Decodes and validates the request's input; answers the error and frees it on failure. */
 static bool request_prepare(tfn__request_t *req, const char *content_type)
 {
     tfn_value_t *decoded = NULL;
     int rc = decode_body(req, content_type, &decoded);
     if (rc == 0)
-        rc = tfn__validate_input(req->arena, req->api->inputs, decoded, &req->input,
-                                 &req->error);
+        rc = tfn__validate_input(req->arena, req->api->inputs, decoded, &req->input, &req->error);
+    if (rc == 0 && tfn__batch_enabled(req->server, req->api))
+        rc = tfn__batch_check(req); /* bad rows never join a batch */
     if (rc == 0)
         return true;
     if (req->error.code != rc)
@@ -508,8 +574,7 @@ static bool request_prepare(tfn__request_t *req, const char *content_type)
     return false;
 }
 
-static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body,
-                         bool keep_alive)
+static void dispatch_api(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t *body, bool keep_alive)
 {
     tfn__server_t *server = conn->server;
     tfn_error_t err;
@@ -554,8 +619,7 @@ static void on_local_start(uv_timer_t *timer)
 }
 
 void tfn__dispatch_local(tfn__server_t *server, const char *api_name, tfn__buf_t *body,
-                         uint32_t timeout_ms, tfn__sink_fn sink, void *arg,
-                         tfn__request_t **out)
+                         uint32_t timeout_ms, tfn__sink_fn sink, void *arg, tfn__request_t **out)
 {
     static const tfn_api_t missing = {.name = "?"};
     const tfn_api_t *api = find_api(server->service, api_name);

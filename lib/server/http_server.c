@@ -18,7 +18,13 @@
 
 #define READ_CHUNK 65536
 
-enum header_kind { HEADER_OTHER, HEADER_CONTENT_TYPE, HEADER_ACCEPT, HEADER_EXPECT, HEADER_DEADLINE };
+enum header_kind {
+    HEADER_OTHER,
+    HEADER_CONTENT_TYPE,
+    HEADER_ACCEPT,
+    HEADER_EXPECT,
+    HEADER_DEADLINE
+};
 
 static void conn_process(tfn__conn_t *conn);
 static void conn_close(tfn__conn_t *conn);
@@ -126,11 +132,10 @@ void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_ty
         keep_alive = false; /* let clients move to another worker while we drain */
     tfn__buf_t head;
     tfn__buf_init(&head, 1024 + (extra_headers ? strlen(extra_headers) : 0));
-    int rc = tfn__buf_printf(&head,
-                             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                             status, status_text(status), content_type, body->len,
-                             keep_alive ? "" : "Connection: close\r\n",
-                             extra_headers ? extra_headers : "");
+    int rc = tfn__buf_printf(
+        &head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+        status_text(status), content_type, body->len, keep_alive ? "" : "Connection: close\r\n",
+        extra_headers ? extra_headers : "");
     server->served++;
     conn->busy = false;
     conn->active = NULL;
@@ -321,8 +326,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     switch (conn->header_kind) {
     case HEADER_CONTENT_TYPE:
         return append_value(conn, conn->content_type, sizeof conn->content_type, at, len);
-    case HEADER_ACCEPT:
-        return append_value(conn, conn->accept, sizeof conn->accept, at, len);
+    case HEADER_ACCEPT: return append_value(conn, conn->accept, sizeof conn->accept, at, len);
     case HEADER_EXPECT:
         if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
             conn->expect_continue = true;
@@ -339,8 +343,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         if (conn->deadline_ms == 0 && len) /* 0 ms left: the caller has given up already */
             conn->deadline_ms = 1;
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

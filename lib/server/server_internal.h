@@ -16,7 +16,6 @@
 #include <uv.h>
 
 #include "core/buf_internal.h"
-#include "compose/client_internal.h"
 #include "core/coro_internal.h"
 #include "core/log_internal.h"
 #include "tiffin.h"
@@ -25,30 +24,40 @@
 #define TFN__DEADLINE_HEADER "X-Tiffin-Deadline-Ms"
 
 /* Limits of the request head (request line + headers). */
-#define TFN__MAX_URL 4096
+#define TFN__MAX_URL          4096
 #define TFN__MAX_HEADER_BYTES 65536
 #define TFN__MAX_HEADER_VALUE 1024
 
+/** Most --batch (and most --max-latency-ms) arguments a worker takes. */
+#define TFN__MAX_BATCH_ARGS 8
+
 /** Where and how a worker serves; filled by the CLI from flags and the service's defaults. */
 typedef struct tfn__serve_config {
-    const char *host;       /* TCP host; NULL with port 0 means no TCP listener */
-    int port;               /* TCP port; 0 picks a free one (printed) when host is set */
-    const char *unix_path;  /* unix socket path; NULL for none */
-    tfn_traffic_t traffic;  /* resolved: no zero fields */
-    unsigned threads;       /* resolved handler thread count */
-    bool quiet;             /* no start-up banner */
+    const char *host;      /* TCP host; NULL with port 0 means no TCP listener */
+    int port;              /* TCP port; 0 picks a free one (printed) when host is set */
+    const char *unix_path; /* unix socket path; NULL for none */
+    tfn_traffic_t traffic; /* resolved: no zero fields */
+    unsigned threads;      /* resolved handler thread count */
+    bool quiet;            /* no start-up banner */
     /* Addresses of dependencies, "NAME=URL" (http://HOST:PORT or unix:/PATH), from --depends or
      * the supervisor; they override tfn_dependency_t.url. Borrowed (argv). */
     const char *const *depends;
     size_t ndepends;
-    bool max_queue_set;     /* traffic.max_queue was given (0 included): no service default */
+    bool max_queue_set; /* traffic.max_queue was given (0 included): no service default */
     /* A worker of a supervised graph (supervisor.c) is handed its listening sockets, already
      * bound and shared by every worker of its service, instead of binding them itself; 0: none
      * (fd 0 is never one). */
-    int listen_fd;          /* a unix socket */
-    int listen_tcp_fd;      /* a TCP socket (the entry) */
-    int notify_fd;          /* where to write "ready\n" once /readyz would answer 200; 0: none */
-    unsigned worker_index;  /* tfn_worker_index */
+    int listen_fd;         /* a unix socket */
+    int listen_tcp_fd;     /* a TCP socket (the entry) */
+    int notify_fd;         /* where to write "ready\n" once /readyz would answer 200; 0: none */
+    unsigned worker_index; /* tfn_worker_index */
+    const struct tfn__server_hooks *hooks; /* the layers above (compose); NULL: none */
+    /* --batch and --max-latency-ms arguments, "N" or "API=N", in order; borrowed (argv).
+     * Checked by tfn__batch_check_args (batch_internal.h). */
+    const char *batch_args[TFN__MAX_BATCH_ARGS];
+    size_t nbatch_args;
+    const char *latency_args[TFN__MAX_BATCH_ARGS];
+    size_t nlatency_args;
 } tfn__serve_config_t;
 
 /** Most --depends a worker takes. */
@@ -61,20 +70,29 @@ typedef struct tfn__request tfn__request_t;
 /** Where a response goes when the request came from a caller in this process (test graphs). */
 typedef void (*tfn__sink_fn)(void *arg, tfn__response_t *resp);
 
-/** A dependency as one worker sees it: where it is and whether it is ready. */
-typedef struct tfn__dep {
-    const char *name;              /* as handlers call it */
-    const tfn_service_t *service;  /* its definition, when in this program; else NULL */
-    tfn__target_t target;
-    tfn__pool_t *pool;             /* over HTTP: its connection pool */
-    tfn__server_t *local;          /* in this process (test graph): its instance */
-    bool ready;                    /* its /readyz answered 200 last time we asked */
-    bool probing;                  /* a /readyz probe is in flight */
-    char why[TFN_ERROR_MESSAGE_MAX]; /* why it is not ready */
-    bool json;                     /* calls go out in JSON (tfn_dependency_t.json) */
-    char url[512];
-    char host[sizeof(((tfn__target_t *)0)->host) + 8]; /* its Host header: "HOST:PORT" */
-} tfn__dep_t;
+/**
+ * What a layer above the server hangs on a worker and its requests. The server calls these and
+ * knows nothing else of that layer, so the layering stays one-way (server below, compose above;
+ * as libuv's close callbacks or nginx's module hooks). Compose's are tfn__compose_hooks
+ * (compose/compose_internal.h); the program (cli.c) and test graphs (testing.c) pass them in
+ * tfn__serve_config_t. Every hook may be NULL; so may the table (a worker with no dependencies).
+ */
+typedef struct tfn__server_hooks {
+    /** The worker is being created: set up what it needs. 0, or a TFN_E* code with *err. */
+    int (*open)(tfn__server_t *server, tfn_error_t *err);
+    /** The worker starts serving (its loop is running). */
+    void (*start)(tfn__server_t *server);
+    /** The drain is over: stop and close what `start` began (handles on the loop). */
+    void (*close)(tfn__server_t *server);
+    /** The worker is being freed (its loop has no more handles of this layer). */
+    void (*free)(tfn__server_t *server);
+    /** Is the worker ready as far as this layer knows? If not, and `why` is given, why. */
+    bool (*ready)(const tfn__server_t *server, char *why, size_t len);
+    /** A request's handler has returned (on the loop). */
+    void (*request_returned)(tfn__request_t *req);
+    /** A request is being freed. */
+    void (*request_free)(tfn__request_t *req);
+} tfn__server_hooks_t;
 
 /** The worker handed to init/shutdown hooks. */
 struct tfn_worker {
@@ -95,33 +113,36 @@ struct tfn__server {
     bool tcp_open, pipe_open;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
-    uv_timer_t trim_timer;  /* returns memory after a burst (worker.c); data NULL: not in use */
-    uint64_t last_idle_ms;  /* uv_now() when in_flight last fell to 0 */
+    uv_timer_t trim_timer; /* returns memory after a burst (worker.c); data NULL: not in use */
+    uint64_t last_idle_ms; /* uv_now() when in_flight last fell to 0 */
     uv_work_t init_work;
     int init_rc;
 
-    bool ready;       /* init finished successfully */
-    bool quiescing;   /* SIGTERM seen: not accepting; fresh connections may still send one */
-    bool draining;    /* no new requests */
-    bool stopping;    /* closing every handle; the loop is about to end */
+    bool ready;         /* init finished successfully */
+    bool quiescing;     /* SIGTERM seen: not accepting; fresh connections may still send one */
+    bool draining;      /* no new requests */
+    bool stopping;      /* closing every handle; the loop is about to end */
     unsigned in_flight; /* handlers started and not yet returned */
     tfn__request_t *queue_head, *queue_tail; /* waiting for a handler slot (max_queue) */
     unsigned queued;
-    uint64_t served;    /* responses sent, for /healthz */
+    uint64_t served; /* responses sent, for /healthz */
     uint64_t started_ms;
 
-    tfn__dep_t *deps;   /* the service's dependencies, in declaration order */
+    /* Compose's per-worker state (deps.c), opaque here: the service's dependencies in
+     * declaration order and the timer that probes their /readyz. */
+    struct tfn__dep *deps;
     size_t ndeps;
     uv_timer_t notify_timer; /* until the supervisor has been told we are ready */
     bool notify_started;
     bool notified_serving;
-    uv_timer_t probe_timer; /* asks each dependency's /readyz */
+    uv_timer_t probe_timer; /* deps.c: asks each dependency's /readyz */
     bool probe_started;
-    bool local_deps;        /* a test graph: dependencies are instances in this process */
+    bool local_deps; /* a test graph: dependencies are instances in this process */
 
     tfn__conn_t *conns; /* intrusive doubly linked list of open connections */
     tfn__coro_pool_t *coros;
-    char *openapi_json; /* generated once, on first request of /docs.json */
+    struct tfn__batcher *batcher; /* batch.c: batched APIs' queues; NULL when none */
+    char *openapi_json;           /* generated once, on first request of /docs.json */
     size_t openapi_len;
     int exit_code;
 };
@@ -136,19 +157,19 @@ struct tfn__conn {
     } io;
     tfn__conn_t *prev, *next;
     http_parser parser;
-    uv_timer_t linger;    /* bounds a graceful close (see conn_close_gracefully) */
-    tfn__buf_t in;        /* received bytes the parser has not consumed yet */
-    bool reading;         /* uv_read_start is in effect */
-    bool in_parser;       /* inside http_parser_execute: callbacks must not re-enter it */
-    bool busy;            /* a complete request awaits its response; parsing is paused */
-    bool lingering;       /* response sent, write side shut: discarding input until EOF */
-    bool receiving;       /* a request has begun and is not complete yet (read timeout) */
+    uv_timer_t linger;     /* bounds a graceful close (see conn_close_gracefully) */
+    tfn__buf_t in;         /* received bytes the parser has not consumed yet */
+    bool reading;          /* uv_read_start is in effect */
+    bool in_parser;        /* inside http_parser_execute: callbacks must not re-enter it */
+    bool busy;             /* a complete request awaits its response; parsing is paused */
+    bool lingering;        /* response sent, write side shut: discarding input until EOF */
+    bool receiving;        /* a request has begun and is not complete yet (read timeout) */
     uint64_t last_read_ms; /* uv_now() of the last parse pass: the read and idle timeouts */
-    bool in_body;         /* its head is parsed and a Content-Length body is being read */
-    bool reading_body;    /* the current read goes straight into `body` (on_alloc) */
-    bool closing;         /* uv_close called */
-    unsigned requests;    /* requests read on it so far */
-    int open_handles;     /* the stream and the timer; freed when both are closed */
+    bool in_body;          /* its head is parsed and a Content-Length body is being read */
+    bool reading_body;     /* the current read goes straight into `body` (on_alloc) */
+    bool closing;          /* uv_close called */
+    unsigned requests;     /* requests read on it so far */
+    int open_handles;      /* the stream and the timer; freed when both are closed */
     uv_shutdown_t shutdown;
 
     /* The request head being parsed. */
@@ -157,14 +178,14 @@ struct tfn__conn {
     char header_name[32]; /* only short names interest us; longer ones are skipped */
     size_t header_name_len;
     bool header_name_overflow;
-    int header_kind;      /* which interesting header the current value belongs to */
+    int header_kind; /* which interesting header the current value belongs to */
     char content_type[TFN__MAX_HEADER_VALUE];
     char accept[TFN__MAX_HEADER_VALUE];
     uint32_t deadline_ms; /* X-Tiffin-Deadline-Ms: what the caller has left; 0 = none */
     bool expect_continue;
     size_t head_bytes;
     tfn__buf_t body;
-    int parse_error;      /* a TFN_E* code set by a callback that stopped the parser */
+    int parse_error; /* a TFN_E* code set by a callback that stopped the parser */
     char parse_message[TFN_ERROR_MESSAGE_MAX];
 
     tfn__request_t *active; /* request being handled by a handler, if any */
@@ -176,29 +197,36 @@ struct tfn_ctx {
 
 struct tfn__request {
     tfn__server_t *server;
-    tfn__conn_t *conn;        /* NULL once the connection has gone */
-    tfn__sink_fn sink;        /* or: where the answer goes, for a caller in this process */
+    tfn__conn_t *conn; /* NULL once the connection has gone */
+    tfn__sink_fn sink; /* or: where the answer goes, for a caller in this process */
     void *sink_arg;
-    tfn_future_t *futures;    /* dependency calls the handler made (call.c) */
-    uint32_t timeout_ms;      /* the handler's deadline, from now: config or caller's, less */
-    tfn_arena_t *arena;       /* owns everything below that is not a uv handle */
-    tfn__buf_t body;          /* the request body (binary tensors point into it) */
+    tfn_future_t *futures; /* dependency calls the handler made (call.c) */
+    uint32_t timeout_ms;   /* the handler's deadline, from now: config or caller's, less */
+    tfn_arena_t *arena;    /* owns everything below that is not a uv handle */
+    tfn__buf_t body;       /* the request body (binary tensors point into it) */
     const tfn_api_t *api;
     const tfn_value_t *input;
     tfn_value_t *output;
     tfn_error_t error;
-    int rc;                   /* handler's return code */
-    bool wire_response;       /* client accepts application/vnd.tiffin */
+    int rc;             /* handler's return code */
+    bool wire_response; /* client accepts application/vnd.tiffin */
     bool keep_alive;
-    bool handler_running;     /* counted in server->in_flight */
-    bool queued;              /* waiting in server->queue_head for a handler slot */
+    bool handler_running; /* counted in server->in_flight */
+    bool queued;          /* waiting in server->queue_head for a handler slot */
     tfn__request_t *queue_next;
     bool responded;
     struct tfn_ctx ctx;
-    uint64_t deadline_ms;     /* uv_now() based */
+    uint64_t deadline_ms; /* uv_now() based */
     uv_timer_t timer;
     uv_work_t work;
     tfn__coro_t *coro;
+    /* Adaptive batching (batch.c). A carrier runs a batch's handler; a member is a request
+     * waiting in, or answered by, a batch (its handler_running stays set meanwhile). */
+    struct tfn__batch *batch;   /* carrier: the batch it runs; NULL otherwise */
+    tfn__request_t *batch_next; /* member: next in its queue, or in its batch */
+    int64_t batch_rows;         /* member: rows its tensors carry (dimension 0); 0: none */
+    uint64_t batch_joined_us;   /* member: when it joined its queue */
+    bool batch_queued;          /* member: waiting in a queue */
 };
 
 /* ---- http_server.c -------------------------------------------------------------------------- */
@@ -250,51 +278,11 @@ void tfn__request_detach(tfn__request_t *req);
  * tfn__request_abandon) is set before anything else happens.
  */
 void tfn__dispatch_local(tfn__server_t *server, const char *api, tfn__buf_t *body,
-                         uint32_t timeout_ms, tfn__sink_fn sink, void *arg,
-                         tfn__request_t **out);
+                         uint32_t timeout_ms, tfn__sink_fn sink, void *arg, tfn__request_t **out);
 /** The caller of a local request no longer wants its answer: the sink will not be called. */
 void tfn__request_abandon(tfn__request_t *req);
 /** Resumes the handler coroutine of `req` (suspended in tfn_await), from the loop. */
 void tfn__request_resume(tfn__request_t *req);
-
-/* ---- call.c ---------------------------------------------------------------------------------- */
-
-/** The handler has returned: abandon the calls it did not wait for. */
-void tfn__futures_cancel(tfn__request_t *req);
-/** The request is being freed: free what its calls' answers hold. */
-void tfn__futures_release(tfn__request_t *req);
-/**
- * Decodes the `len` bytes at `data` of a 200 answer (binary encoding or JSON, as `content_type`
- * says) into *out in `arena`. Decoded tensors point into `data`.
- * Returns 0, TFN_EPROTO or TFN_ENOMEM with *err filled.
- */
-int tfn__response_decode(const char *content_type, const void *data, size_t len,
-                         tfn_arena_t *arena, tfn_value_t **out, tfn_error_t *err);
-/**
- * Fills *err from an error answer: a tiffin JSON error body keeps its code, message, service
- * and API; anything else is named after the HTTP status, with `service` and `api` as the place.
- * Returns err->code.
- */
-int tfn__response_error(const tfn__response_t *resp, const char *service, const char *api,
-                        tfn_error_t *err);
-
-/* ---- deps.c ---------------------------------------------------------------------------------- */
-
-/**
- * Sets up the dependencies of server->service: each one's address is its --depends override,
- * else its declared url; pools are created; probing of their /readyz begins with
- * tfn__deps_start. Returns 0 or TFN_EINVAL with a message (a dependency without an address, an
- * override for an unknown dependency, a malformed URL).
- */
-int tfn__deps_open(tfn__server_t *server, tfn_error_t *err);
-/** Starts asking each dependency's /readyz, now and every second. */
-void tfn__deps_start(tfn__server_t *server);
-/** Stops probing and closes every pool (the drain is over). */
-void tfn__deps_close(tfn__server_t *server);
-/** The dependency called `name`, or NULL. */
-tfn__dep_t *tfn__deps_find(tfn__server_t *server, const char *name);
-/** Is every dependency ready? If not, and `why` is given, says which is not and why. */
-bool tfn__deps_ready(const tfn__server_t *server, char *why, size_t len);
 
 /* ---- worker.c -------------------------------------------------------------------------------- */
 
@@ -311,6 +299,8 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
                                const tfn__serve_config_t *config, bool local_deps,
                                tfn_error_t *err);
 void tfn__server_free(tfn__server_t *server);
+/** Is the worker ready as far as the layers above know (config.hooks->ready)? */
+bool tfn__server_hooks_ready(const tfn__server_t *server, char *why, size_t len);
 /** Runs one worker until it is told to stop; returns the process exit code. */
 int tfn__serve(const tfn_service_t *service, const tfn__serve_config_t *config);
 /** Nothing is in flight any more: memory a burst left free is handed back soon. */
@@ -319,10 +309,5 @@ void tfn__server_idle(tfn__server_t *server);
 void tfn__server_maybe_finish(tfn__server_t *server);
 /** While quiescing: a fresh connection has had its request, or closed; drain if none is left. */
 void tfn__server_quiesce_check(tfn__server_t *server);
-
-/* ---- openapi.c ------------------------------------------------------------------------------- */
-
-/** Appends the OpenAPI 3.0 document of `service` (JSON) to `out`. */
-int tfn__openapi(const tfn_service_t *service, tfn__buf_t *out);
 
 #endif

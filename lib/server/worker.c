@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/batch_internal.h"
 #include "server/server_internal.h"
 
 int tfn__server_port(tfn__server_t *server);
@@ -45,12 +46,14 @@ int tfn__service_check(const tfn_service_t *svc, tfn_error_t *err)
         if (!is_name(api->name))
             return tfn_error_set(err, TFN_EINVAL,
                                  "service '%s': API name '%s' must be 1-63 letters, digits, "
-                                 "'_' or '-'", svc->name, api->name);
+                                 "'_' or '-'",
+                                 svc->name, api->name);
         if (!strcmp(api->name, "livez") || !strcmp(api->name, "readyz") ||
             !strcmp(api->name, "healthz"))
             return tfn_error_set(err, TFN_EINVAL,
                                  "service '%s': API name '%s' is reserved for the operational "
-                                 "endpoint GET /%s", svc->name, api->name, api->name);
+                                 "endpoint GET /%s",
+                                 svc->name, api->name, api->name);
         if (!api->handler)
             return tfn_error_set(err, TFN_EINVAL, "service '%s': API '%s' has no handler",
                                  svc->name, api->name);
@@ -69,6 +72,9 @@ int tfn__service_check(const tfn_service_t *svc, tfn_error_t *err)
                                          "service '%s': API '%s': field '%s' declared twice",
                                          svc->name, api->name, f->name);
         }
+        int rc = tfn__batch_check_api(svc, api, err);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -169,7 +175,7 @@ static void on_notify_poll(uv_timer_t *timer)
         server->notified_serving = true;
         notify(server, "serving\n");
     }
-    if (!tfn__deps_ready(server, NULL, 0))
+    if (!tfn__server_hooks_ready(server, NULL, 0))
         return;
     notify(server, "ready\n");
     notify_stop(server);
@@ -237,8 +243,10 @@ static void stop(tfn__server_t *server)
         svc->shutdown(&server->worker, server->worker.state);
     tfn__server_stop_listening(server);
     tfn__server_close_idle(server, true);
-    tfn__deps_close(server);
+    if (server->config.hooks && server->config.hooks->close)
+        server->config.hooks->close(server);
     notify_stop(server);
+    tfn__batch_close(server);
     close_if_open((uv_handle_t *)&server->sigterm);
     close_if_open((uv_handle_t *)&server->sigint);
     close_if_open((uv_handle_t *)&server->sighup);
@@ -334,10 +342,11 @@ static void on_sighup(uv_signal_t *handle, int signum)
 {
     tfn__server_t *server = handle->data;
     (void)signum;
-    tfn__log("warn", "SIGHUP: nothing to reload (tiffin has no configuration file); send "
-             "SIGTERM to stop%s", server->config.listen_fd > 0
-                                      ? ", or SIGHUP to the supervisor for a rolling restart"
-                                      : "");
+    tfn__log("warn",
+             "SIGHUP: nothing to reload (tiffin has no configuration file); send "
+             "SIGTERM to stop%s",
+             server->config.listen_fd > 0 ? ", or SIGHUP to the supervisor for a rolling restart"
+                                          : "");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -393,9 +402,14 @@ void tfn__server_idle(tfn__server_t *server)
         uv_timer_start(&server->trim_timer, on_trim_timer, TRIM_AFTER_IDLE_MS, 0);
 }
 
+bool tfn__server_hooks_ready(const tfn__server_t *server, char *why, size_t len)
+{
+    const tfn__server_hooks_t *hooks = server->config.hooks;
+    return !hooks || !hooks->ready || hooks->ready(server, why, len);
+}
+
 tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
-                               const tfn__serve_config_t *config, bool local_deps,
-                               tfn_error_t *err)
+                               const tfn__serve_config_t *config, bool local_deps, tfn_error_t *err)
 {
     /* Writing to a peer that has hung up (a caller past its deadline, say) must be an EPIPE
      * error on that one connection, not a signal that kills the worker. */
@@ -420,8 +434,17 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
     server->started_ms = tfn__now_ms();
     server->local_deps = local_deps;
     server->coros = tfn__coro_pool_new(0, 1024);
-    int rc = server->coros ? tfn__deps_open(server, err)
-                           : tfn_error_set(err, TFN_ENOMEM, "out of memory");
+    const tfn__server_hooks_t *hooks = config->hooks;
+    int rc =
+        !server->coros         ? tfn_error_set(err, TFN_ENOMEM, "out of memory")
+        : hooks && hooks->open ? hooks->open(server, err)
+        : svc->depends && (svc->depends[0].service || svc->depends[0].url || svc->depends[0].name)
+            ? tfn_error_set(err, TFN_EINVAL,
+                            "service '%s' has dependencies but this worker cannot call them",
+                            svc->name)
+            : 0;
+    if (rc == 0)
+        rc = tfn__batch_open(server, err);
     if (rc != 0) {
         tfn__server_free(server);
         return NULL;
@@ -433,10 +456,9 @@ void tfn__server_free(tfn__server_t *server)
 {
     if (!server)
         return;
-    if (server->deps) /* never started: no handles of its own to close */
-        for (size_t i = 0; i < server->ndeps; i++)
-            tfn__pool_free(server->deps[i].pool);
-    free(server->deps);
+    if (server->config.hooks && server->config.hooks->free)
+        server->config.hooks->free(server);
+    tfn__batch_free(server);
     tfn__coro_pool_free(server->coros);
     free(server->openapi_json);
     free(server);
@@ -489,7 +511,8 @@ int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
         uv_unref((uv_handle_t *)&server->sighup);
         if (!config->quiet)
             print_banner(server);
-        tfn__deps_start(server);
+        if (config->hooks && config->hooks->start)
+            config->hooks->start(server);
         notify_start(server);
         server->init_work.data = server;
         rc = uv_queue_work(loop, &server->init_work, init_main, init_done) ? TFN_ENOMEM : 0;

@@ -13,7 +13,8 @@
  *   TFN_MEMORY_RLIMIT=BYTES      or, where no cgroup is writable, its RLIMIT_AS
  *
  * A worker applies them at start (tfn__worker_apply_plan) and removes them from its environment.
- * See docs/design.md ("Processes") for the rules (fractions, oversubscription, the fallback's caveats).
+ * See docs/design.md ("Processes") for the rules (fractions, oversubscription, the fallback's
+ * caveats).
  */
 #ifndef TIFFIN_RESOURCES_INTERNAL_H
 #define TIFFIN_RESOURCES_INTERNAL_H

@@ -18,6 +18,8 @@
 #include "codec/codec_internal.h"
 #include "compose/http_call_internal.h"
 #include "supervise/resources_internal.h"
+#include "compose/compose_internal.h"
+#include "server/batch_internal.h"
 #include "server/server_internal.h"
 #include "supervise/supervisor_internal.h"
 
@@ -69,6 +71,11 @@ static void usage_serve(FILE *out)
             "  --max-body BYTES     largest request body before 413 (default: 16 MiB)\n"
             "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
             "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
+            "  --batch N            merge concurrent requests of every batchable API into\n"
+            "                       handler calls of at most N rows (0: do not batch);\n"
+            "                       --batch API=N for one API (repeatable)\n"
+            "  --max-latency-ms MS  longest a request waits for its batch to start (default:\n"
+            "                       the API's, else 10); --max-latency-ms API=MS for one API\n"
             "  --quiet              do not print where the service listens\n"
             "  --service NAME       serve only the service NAME of the graph, in this process\n"
             "                       (one service per host or pod)\n"
@@ -82,7 +89,7 @@ static void usage_serve(FILE *out)
             "                       `workers`); --workers NAME=N for service NAME (repeatable)\n"
             "  -h, --help           show this help\n"
             "\n"
-            "Traffic options (--timeout ... --drain) apply to the entry service.\n"
+            "Traffic and batch options (--timeout ... --max-latency-ms) apply to the entry.\n"
             "Environment: TFN_GPUS=0,1 overrides GPU discovery; TFN_MEMORY_LIMITS=auto|cgroup|\n"
             "rlimit|off chooses how memory limits are enforced.\n",
             program);
@@ -132,8 +139,10 @@ static bool check_depends_arg(const char *arg)
     tfn__target_t target;
     tfn_error_t err;
     if (!eq || eq == arg) {
-        fprintf(stderr, "%s serve: --depends wants NAME=URL (URL: http://HOST:PORT or "
-                "unix:/PATH), not '%s'\n", program, arg);
+        fprintf(stderr,
+                "%s serve: --depends wants NAME=URL (URL: http://HOST:PORT or "
+                "unix:/PATH), not '%s'\n",
+                program, arg);
         return false;
     }
     if (tfn__target_parse(eq + 1, &target, &err) != 0 ||
@@ -164,16 +173,30 @@ static bool check_depends_names(const char *const *depends, size_t n, const tfn_
         for (size_t j = 0; !svc && !found && j < graph->n; j++)
             found = depends_on(graph->services[j], depends[i], len);
         if (!found && svc)
-            fprintf(stderr, "%s serve: --depends %.*s: service '%s' has no dependency called "
-                    "'%.*s'\n", program, (int)len, depends[i], svc->name, (int)len, depends[i]);
+            fprintf(stderr,
+                    "%s serve: --depends %.*s: service '%s' has no dependency called "
+                    "'%.*s'\n",
+                    program, (int)len, depends[i], svc->name, (int)len, depends[i]);
         else if (!found)
-            fprintf(stderr, "%s serve: --depends %.*s: no service of the graph of '%s' has a "
-                    "dependency called '%.*s'\n", program, (int)len, depends[i],
-                    graph->services[graph->n - 1]->name, (int)len, depends[i]);
+            fprintf(stderr,
+                    "%s serve: --depends %.*s: no service of the graph of '%s' has a "
+                    "dependency called '%.*s'\n",
+                    program, (int)len, depends[i], graph->services[graph->n - 1]->name, (int)len,
+                    depends[i]);
         if (!found)
             return false;
     }
     return true;
+}
+
+/* Checks --batch and --max-latency-ms against the service they apply to; prints why not. */
+static bool check_batch_args(const tfn_service_t *svc, const tfn__serve_config_t *cfg)
+{
+    tfn_error_t err;
+    if (tfn__service_check(svc, &err) != 0 || tfn__batch_check_args(svc, cfg, &err) == 0)
+        return true; /* a bad definition is reported where it is checked */
+    fprintf(stderr, "%s serve: %s\n", program, err.message);
+    return false;
 }
 
 /* A child of the supervisor (TFN_SUPERVISOR_PID is set) dies with it: PR_SET_PDEATHSIG cannot
@@ -197,17 +220,42 @@ static bool watch_supervisor(void)
 
 static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
 {
-    enum { O_HOST = 256, O_PORT, O_UNIX, O_TIMEOUT, O_MAXCONC, O_MAXBODY, O_THREADS, O_DRAIN,
-           O_QUIET, O_SERVICE, O_DEPENDS, O_SOCKET_DIR, O_START_TIMEOUT, O_MAXQUEUE, O_WORKERS,
-           O_LISTEN_FD, O_LISTEN_TCP_FD, O_NOTIFY_FD, O_WORKER_INDEX, O_READ_TIMEOUT,
-           O_IDLE_TIMEOUT };
+    enum {
+        O_HOST = 256,
+        O_PORT,
+        O_UNIX,
+        O_TIMEOUT,
+        O_MAXCONC,
+        O_MAXBODY,
+        O_THREADS,
+        O_DRAIN,
+        O_QUIET,
+        O_SERVICE,
+        O_DEPENDS,
+        O_SOCKET_DIR,
+        O_START_TIMEOUT,
+        O_MAXQUEUE,
+        O_WORKERS,
+        O_LISTEN_FD,
+        O_LISTEN_TCP_FD,
+        O_NOTIFY_FD,
+        O_WORKER_INDEX,
+        O_READ_TIMEOUT,
+        O_IDLE_TIMEOUT,
+        O_BATCH,
+        O_MAX_LATENCY
+    };
     static const struct option opts[] = {
-        {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
-        {"unix", required_argument, 0, O_UNIX},       {"timeout", required_argument, 0, O_TIMEOUT},
+        {"host", required_argument, 0, O_HOST},
+        {"port", required_argument, 0, O_PORT},
+        {"unix", required_argument, 0, O_UNIX},
+        {"timeout", required_argument, 0, O_TIMEOUT},
         {"max-concurrency", required_argument, 0, O_MAXCONC},
         {"max-body", required_argument, 0, O_MAXBODY},
-        {"threads", required_argument, 0, O_THREADS}, {"drain", required_argument, 0, O_DRAIN},
-        {"quiet", no_argument, 0, O_QUIET},           {"service", required_argument, 0, O_SERVICE},
+        {"threads", required_argument, 0, O_THREADS},
+        {"drain", required_argument, 0, O_DRAIN},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"service", required_argument, 0, O_SERVICE},
         {"depends", required_argument, 0, O_DEPENDS},
         {"socket-dir", required_argument, 0, O_SOCKET_DIR},
         {"start-timeout", required_argument, 0, O_START_TIMEOUT},
@@ -215,20 +263,32 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"read-timeout", required_argument, 0, O_READ_TIMEOUT},
         {"idle-timeout", required_argument, 0, O_IDLE_TIMEOUT},
         {"workers", required_argument, 0, O_WORKERS},
+        {"batch", required_argument, 0, O_BATCH},
+        {"max-latency-ms", required_argument, 0, O_MAX_LATENCY},
         /* Hidden: how the supervisor starts a worker (supervisor.c). */
         {"listen-fd", required_argument, 0, O_LISTEN_FD},
         {"listen-tcp-fd", required_argument, 0, O_LISTEN_TCP_FD},
         {"notify-fd", required_argument, 0, O_NOTIFY_FD},
         {"worker-index", required_argument, 0, O_WORKER_INDEX},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     /* The traffic flags as given, passed on to the entry's process when supervising. */
-    enum { T_TIMEOUT, T_MAXCONC, T_MAXBODY, T_THREADS, T_DRAIN, T_MAXQUEUE, T_READ, T_IDLE,
-           T_COUNT };
+    enum {
+        T_TIMEOUT,
+        T_MAXCONC,
+        T_MAXBODY,
+        T_THREADS,
+        T_DRAIN,
+        T_MAXQUEUE,
+        T_READ,
+        T_IDLE,
+        T_COUNT
+    };
     static const char *const traffic_flags[T_COUNT] = {
-        "--timeout", "--max-concurrency", "--max-body",   "--threads",
+        "--timeout", "--max-concurrency", "--max-body",     "--threads",
         "--drain",   "--max-queue",       "--read-timeout", "--idle-timeout"};
     const char *traffic_args[T_COUNT] = {0};
-    tfn__serve_config_t cfg = {0};
+    tfn__serve_config_t cfg = {.hooks = &tfn__compose_hooks};
     const char *host = NULL, *service_name = NULL, *socket_dir = NULL;
     const char *depends[TFN__MAX_DEPENDS];
     size_t ndepends = 0;
@@ -302,8 +362,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             for (size_t i = 0; i < ndepends; i++) {
                 size_t len = (size_t)(strchr(optarg, '=') - optarg) + 1;
                 if (strncmp(depends[i], optarg, len) == 0) {
-                    fprintf(stderr, "%s serve: --depends %.*s given twice\n", program,
-                            (int)len - 1, optarg);
+                    fprintf(stderr, "%s serve: --depends %.*s given twice\n", program, (int)len - 1,
+                            optarg);
                     return EXIT_USAGE;
                 }
             }
@@ -325,6 +385,18 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             cfg.max_queue_set = true;
             traffic_args[T_MAXQUEUE] = optarg;
             break;
+        case O_BATCH:
+        case O_MAX_LATENCY: {
+            const char **args = c == O_BATCH ? cfg.batch_args : cfg.latency_args;
+            size_t *n = c == O_BATCH ? &cfg.nbatch_args : &cfg.nlatency_args;
+            if (*n == TFN__MAX_BATCH_ARGS) {
+                fprintf(stderr, "%s serve: at most %d %s\n", program, TFN__MAX_BATCH_ARGS,
+                        c == O_BATCH ? "--batch" : "--max-latency-ms");
+                return EXIT_USAGE;
+            }
+            args[(*n)++] = optarg;
+            break;
+        }
         case O_WORKERS:
             if (nworkers == TFN__GRAPH_MAX) {
                 fprintf(stderr, "%s serve: at most %d --workers\n", program, TFN__GRAPH_MAX);
@@ -344,8 +416,9 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             }
             /* Not for processes a handler may start. */
             (void)fcntl((int)v, F_SETFD, FD_CLOEXEC);
-            *(c == O_LISTEN_FD ? &cfg.listen_fd
-              : c == O_LISTEN_TCP_FD ? &cfg.listen_tcp_fd : &cfg.notify_fd) = (int)v;
+            *(c == O_LISTEN_FD       ? &cfg.listen_fd
+              : c == O_LISTEN_TCP_FD ? &cfg.listen_tcp_fd
+                                     : &cfg.notify_fd) = (int)v;
             hidden_given = true;
             break;
         case O_WORKER_INDEX:
@@ -392,11 +465,13 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             fputc('\n', stderr);
             return EXIT_USAGE;
         }
-        if (!check_depends_names(depends, ndepends, one, NULL))
+        if (!check_depends_names(depends, ndepends, one, NULL) || !check_batch_args(one, &cfg))
             return EXIT_USAGE;
         if (nworkers) {
-            fprintf(stderr, "%s serve: --workers does not go with --service, which serves one "
-                    "worker in this process\n", program);
+            fprintf(stderr,
+                    "%s serve: --workers does not go with --service, which serves one "
+                    "worker in this process\n",
+                    program);
             return EXIT_USAGE;
         }
         if (!watch_supervisor() || tfn__worker_apply_plan() != 0)
@@ -427,8 +502,10 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         errno = 0;
         v = strtoull(count, &end, 10);
         if (errno || end == count || *end || count[0] == '-' || v < 1 || v > TFN__MAX_WORKERS) {
-            fprintf(stderr, "%s serve: --workers wants N or NAME=N with N from 1 to %d, not "
-                    "'%s'\n", program, TFN__MAX_WORKERS, workers[k]);
+            fprintf(stderr,
+                    "%s serve: --workers wants N or NAME=N with N from 1 to %d, not "
+                    "'%s'\n",
+                    program, TFN__MAX_WORKERS, workers[k]);
             return EXIT_USAGE;
         }
         nworkers_of[i] = (unsigned)v;
@@ -440,6 +517,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         const tfn_resources_t *r = &graph.services[i]->resources;
         supervise |= nworkers_of[i] > 1 || r->cpu != 0 || r->gpu != 0 || r->memory_mb != 0;
     }
+    if (!check_batch_args(svc, &cfg)) /* the entry's (batch flags go to the entry) */
+        return EXIT_USAGE;
     if (!supervise) {
         if (!check_depends_names(depends, ndepends, svc, NULL))
             return EXIT_USAGE;
@@ -469,6 +548,14 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             continue;
         sup.entry_args[sup.nentry_args++] = traffic_flags[t];
         sup.entry_args[sup.nentry_args++] = traffic_args[t];
+    }
+    for (size_t i = 0; i < cfg.nbatch_args; i++) {
+        sup.entry_args[sup.nentry_args++] = "--batch";
+        sup.entry_args[sup.nentry_args++] = cfg.batch_args[i];
+    }
+    for (size_t i = 0; i < cfg.nlatency_args; i++) {
+        sup.entry_args[sup.nentry_args++] = "--max-latency-ms";
+        sup.entry_args[sup.nentry_args++] = cfg.latency_args[i];
     }
     return tfn__supervise(&graph, &sup);
 }
@@ -548,8 +635,8 @@ static int cmd_call(int argc, char **argv)
     tfn__buf_t response;
     tfn__buf_init(&response, (size_t)1 << 32);
     int status = 0;
-    rc = tfn__http_call(&target, "POST", path, TFN__MEDIA_JSON, body.data, body.len,
-                        (int)timeout, &status, &response, &err);
+    rc = tfn__http_call(&target, "POST", path, TFN__MEDIA_JSON, body.data, body.len, (int)timeout,
+                        &status, &response, &err);
     tfn__buf_free(&body);
     if (rc != 0) {
         fprintf(stderr, "%s call: %s\n", program, err.message);
