@@ -40,7 +40,8 @@ extern "C" {
     X(EOUTPUT, -21, 500, "handler output does not match its declaration")                          \
     X(EINIT, -22, 500, "initialisation failed")                                                    \
     X(EUSAGE, -23, 400, "bad command-line usage")                                                  \
-    X(EREQTIMEOUT, -24, 408, "request not received in time")
+    X(EREQTIMEOUT, -24, 408, "request not received in time")                                       \
+    X(ECANCELED, -25, 499, "request cancelled: its caller went away or its deadline passed")
 
 /** Error codes. 0 is success; every error is negative. */
 typedef enum tfn_errcode {

@@ -185,4 +185,5 @@ const tfn__server_hooks_t tfn__compose_hooks = {
     .ready = tfn__deps_ready,
     .request_returned = tfn__futures_cancel,
     .request_free = tfn__futures_release,
+    .request_cancelled = tfn__futures_cancel_request,
 };

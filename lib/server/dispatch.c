@@ -203,7 +203,8 @@ static bool awaits_answer(const tfn__request_t *req) { return req->conn || req->
 /* Frees the request once its handler has returned and it needs no answer any more. */
 static void request_maybe_free(tfn__request_t *req)
 {
-    if (req->handler_running || req->queued || awaits_answer(req))
+    if (req->handler_running || req->queued || awaits_answer(req) ||
+        uv_is_closing((uv_handle_t *)&req->timer))
         return;
     if (req->coro) {
         tfn__coro_free(req->coro);
@@ -212,15 +213,33 @@ static void request_maybe_free(tfn__request_t *req)
     uv_close((uv_handle_t *)&req->timer, on_timer_closed);
 }
 
+/* Nobody wants the answer any more: tell the handler (tfn_ctx_cancelled), drop a thread handler
+ * that has not started yet, and let the layers above cancel the calls still in flight (which
+ * closes their connections: the dependencies see their caller go, and cancel in turn). A queued
+ * request is dropped by start_queued. */
+static void request_cancel(tfn__request_t *req)
+{
+    if (req->cancelled)
+        return;
+    __atomic_store_n(&req->cancelled, true, __ATOMIC_RELAXED);
+    if (req->handler_running && req->api->run == TFN_RUN_IN_THREAD)
+        uv_cancel((uv_req_t *)&req->work); /* only if no thread has taken it: work_done says */
+    const tfn__server_hooks_t *hooks = req->server->config.hooks;
+    if (req->handler_running && hooks && hooks->request_cancelled && !tfn__coro_current())
+        hooks->request_cancelled(req);
+}
+
 void tfn__request_detach(tfn__request_t *req)
 {
     req->conn = NULL;
+    request_cancel(req);
     request_maybe_free(req);
 }
 
 void tfn__request_abandon(tfn__request_t *req)
 {
     req->sink = NULL;
+    request_cancel(req);
     request_maybe_free(req);
 }
 
@@ -274,8 +293,10 @@ static void answer_timeout(tfn__request_t *req)
 static void on_deadline(uv_timer_t *timer)
 {
     tfn__request_t *req = timer->data;
-    if (awaits_answer(req))
-        answer_timeout(req);
+    if (!awaits_answer(req))
+        return;
+    answer_timeout(req);
+    request_cancel(req);
 }
 
 /* Sends the answer of a request whose handler has returned. */
@@ -345,8 +366,10 @@ static void coro_main(void *arg) { call_handler(arg); }
 static void work_main(uv_work_t *work) { call_handler(work->data); }
 static void work_done(uv_work_t *work, int status)
 {
-    (void)status;
-    handler_finished(work->data);
+    tfn__request_t *req = work->data;
+    if (status == UV_ECANCELED) /* cancelled before a thread took it: it never ran */
+        req->rc = tfn_ctx_fail(&req->ctx, TFN_ECANCELED, "cancelled before it started");
+    handler_finished(req);
 }
 
 void tfn__request_resume(tfn__request_t *req)
@@ -622,6 +645,12 @@ int64_t tfn_ctx_remaining_ms(const tfn_ctx_t *ctx)
 {
     uint64_t now = tfn__now_ms(), deadline = ctx->request->deadline_ms;
     return deadline > now ? (int64_t)(deadline - now) : 0;
+}
+
+bool tfn_ctx_cancelled(const tfn_ctx_t *ctx)
+{
+    return __atomic_load_n(&ctx->request->cancelled, __ATOMIC_RELAXED) ||
+           tfn_ctx_remaining_ms(ctx) == 0;
 }
 
 int tfn_ctx_fail(tfn_ctx_t *ctx, int code, const char *fmt, ...)

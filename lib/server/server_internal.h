@@ -83,6 +83,9 @@ typedef struct tfn__server_hooks {
     void (*request_returned)(tfn__request_t *req);
     /** A request is being freed. */
     void (*request_free)(tfn__request_t *req);
+    /** Nobody wants a request's answer any more (client gone, deadline passed, caller gave up):
+     * cancel what it still has in flight. On the loop, never from inside a coroutine. */
+    void (*request_cancelled)(tfn__request_t *req);
 } tfn__server_hooks_t;
 
 /** The worker handed to init/shutdown hooks. */
@@ -158,6 +161,7 @@ struct tfn__conn {
     bool in_body;          /* its head is parsed and a Content-Length body is being read */
     bool reading_body;     /* the current read goes straight into `body` (on_alloc) */
     bool closing;          /* uv_close called */
+    bool peer_eof;         /* the client half-closed with pipelined requests still to answer */
     unsigned requests;     /* requests read on it so far */
     int open_handles;      /* the stream and the timer; freed when both are closed */
     uv_shutdown_t shutdown;
@@ -205,6 +209,7 @@ struct tfn__request {
     bool queued;          /* waiting in server->queue_head for a handler slot */
     tfn__request_t *queue_next;
     bool responded;
+    bool cancelled; /* nobody wants the answer any more; atomic: read by tfn_ctx_cancelled */
     struct tfn_ctx ctx;
     uint64_t deadline_ms; /* uv_now() based */
     uv_timer_t timer;
