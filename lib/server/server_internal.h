@@ -289,6 +289,8 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
 void tfn__server_free(tfn__server_t *server);
 /** Is the worker ready as far as the layers above know (config.hooks->ready)? */
 bool tfn__server_hooks_ready(const tfn__server_t *server, char *why, size_t len);
+/** Raises the soft RLIMIT_NOFILE to the hard limit (limits.c); a failure is only logged. */
+void tfn__raise_nofile_limit(void);
 /** Runs one worker until it is told to stop; returns the process exit code. */
 int tfn__serve(const tfn_service_t *service, const tfn__serve_config_t *config);
 /** Nothing is in flight any more: memory a burst left free is handed back soon. */
