@@ -459,9 +459,12 @@ static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_
         *input = tfn_object(req->arena);
         return *input ? 0 : tfn_error_set(&req->error, TFN_ENOMEM, "out of memory");
     }
-    if (media_is(content_type, TFN__MEDIA_JSON))
-        return tfn__json_decode(req->arena, body->data ? body->data : "", body->len, input,
-                                &req->error);
+    if (media_is(content_type, TFN__MEDIA_JSON)) { /* declared tensors straight to their buffer */
+        int rc = tfn__json_decode_fields(req->arena, body->data ? body->data : "", body->len,
+                                         req->api->inputs, input, &req->error);
+        tfn__buf_free(body); /* nothing decoded from JSON points into its text: free it now */
+        return rc;
+    }
     if (media_is(content_type, TFN__MEDIA_WIRE))
         return tfn__wire_decode(req->arena, body->data ? body->data : "", body->len, input,
                                 &req->error);
