@@ -10,6 +10,7 @@
  *   tiffin/call.h     calling dependencies from a handler: tfn_call, tfn_call_async, tfn_await
  *   tiffin/testing.h  running a whole service graph in one process, for unit tests
  *   tiffin/main.h     tfn_main: the command line (serve, call, openapi)
+ *   tiffin/onnx.h     ONNX models: load and run one in a service, or serve a model file as one
  */
 #ifndef TIFFIN_H
 #define TIFFIN_H
@@ -17,6 +18,7 @@
 #include "tiffin/call.h"
 #include "tiffin/error.h"
 #include "tiffin/main.h"
+#include "tiffin/onnx.h"
 #include "tiffin/service.h"
 #include "tiffin/testing.h"
 #include "tiffin/value.h"

@@ -363,6 +363,8 @@ static const tfn_api_t model_apis[] = {
      .inputs = x_in,
      .output = TFN_TYPE_OBJECT,
      .run = TFN_RUN_IN_THREAD,
+     /* `serve --batch N` may merge concurrent requests (bench/batch). */
+     .batch = {.stackable = true},
      .doc = "{\"x\": float32[n][64]} -> {\"probabilities\": float32[n][10], \"compute_ms\"}"},
     {0}};
 

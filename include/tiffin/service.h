@@ -70,6 +70,34 @@ typedef enum tfn_run {
     TFN_RUN_IN_THREAD = 1,
 } tfn_run_t;
 
+/**
+ * Adaptive batching of one API (docs/design.md, "Adaptive batching"). Requests that arrive while
+ * the handler is busy are merged into one handler call: the handler receives every declared
+ * input tensor stacked along dimension 0 (a request whose tensors have k rows adds k rows) and
+ * returns a tensor, or an object of tensors, whose first dimension is the total number of rows;
+ * tiffin splits it back, row ranges in request order. Other members of an output object
+ * (numbers, strings: per-batch values such as a timing) are copied to every request. A handler
+ * error fails every request of its batch. A batchable API's inputs must all be tensors of rank
+ * >= 1 (or of any rank), none optional; requests whose tensors differ in dtype, rank or any
+ * dimension after the first are batched separately. A request with more rows than max_size is
+ * answered 413 (ETOOBIG); one whose tensors disagree on the row count, or have none, 400.
+ *
+ * When: at once if no batch of this API is running (a lone client pays no wait); else the
+ * requests gather while it runs and go when it finishes, when max_size rows are waiting, or
+ * when waiting for it (its cost is learned per batch size) would keep the oldest request
+ * waiting longer than max_latency_ms, or past its deadline. Zero-initialised: not batched.
+ * `serve --batch N` / `--batch API=N` / `--max-latency-ms MS` override both numbers.
+ */
+typedef struct tfn_batch {
+    /** Most rows per handler call. 0: not batched (unless `serve --batch` asks, see below). */
+    uint32_t max_size;
+    /** Longest a request should wait for its batch to start, in ms. 0 means 10. */
+    uint32_t max_latency_ms;
+    /** The handler takes stacked inputs, but batching is off unless `serve --batch` turns it on
+     *  (what a generic model runner declares). Implied by max_size > 0. */
+    bool stackable;
+} tfn_batch_t;
+
 /** One API of a service, served as `POST /{name}`. Arrays of APIs end with a {0} entry. */
 typedef struct tfn_api {
     const char *name;            /**< URL path segment: letters, digits, '_' and '-' */
@@ -78,6 +106,7 @@ typedef struct tfn_api {
     tfn_type_t output;           /**< declared output type; TFN_TYPE_ANY accepts anything */
     tfn_run_t run;               /**< where the handler runs (default: on the loop) */
     const char *doc;             /**< description for the OpenAPI document; may be NULL */
+    tfn_batch_t batch;           /**< adaptive batching; zero: each request its own call */
 } tfn_api_t;
 
 /**

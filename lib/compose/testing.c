@@ -11,6 +11,7 @@
 #include "codec/codec_internal.h"
 #include "compose/graph_internal.h"
 #include "compose/compose_internal.h"
+#include "server/batch_internal.h"
 
 struct tfn_test {
     uv_loop_t loop;
@@ -162,6 +163,8 @@ void tfn_test_free(tfn_test_t *t)
             s->service->shutdown(&s->worker, s->worker.state);
         if (s)
             tfn__deps_close(s);
+        if (s)
+            tfn__batch_close(s);
     }
     uv_run(&t->loop, UV_RUN_DEFAULT); /* let every handle close */
     for (size_t i = 0; i < t->graph.n; i++)

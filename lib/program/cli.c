@@ -19,6 +19,7 @@
 #include "compose/http_call_internal.h"
 #include "supervise/resources_internal.h"
 #include "compose/compose_internal.h"
+#include "server/batch_internal.h"
 #include "server/server_internal.h"
 #include "supervise/supervisor_internal.h"
 
@@ -70,6 +71,11 @@ static void usage_serve(FILE *out)
             "  --max-body BYTES     largest request body before 413 (default: 16 MiB)\n"
             "  --threads N          handler threads for TFN_RUN_IN_THREAD APIs (default 4)\n"
             "  --drain MS           how long in-flight requests may finish on SIGTERM\n"
+            "  --batch N            merge concurrent requests of every batchable API into\n"
+            "                       handler calls of at most N rows (0: do not batch);\n"
+            "                       --batch API=N for one API (repeatable)\n"
+            "  --max-latency-ms MS  longest a request waits for its batch to start (default:\n"
+            "                       the API's, else 10); --max-latency-ms API=MS for one API\n"
             "  --quiet              do not print where the service listens\n"
             "  --service NAME       serve only the service NAME of the graph, in this process\n"
             "                       (one service per host or pod)\n"
@@ -83,7 +89,7 @@ static void usage_serve(FILE *out)
             "                       `workers`); --workers NAME=N for service NAME (repeatable)\n"
             "  -h, --help           show this help\n"
             "\n"
-            "Traffic options (--timeout ... --drain) apply to the entry service.\n"
+            "Traffic and batch options (--timeout ... --max-latency-ms) apply to the entry.\n"
             "Environment: TFN_GPUS=0,1 overrides GPU discovery; TFN_MEMORY_LIMITS=auto|cgroup|\n"
             "rlimit|off chooses how memory limits are enforced.\n",
             program);
@@ -183,6 +189,16 @@ static bool check_depends_names(const char *const *depends, size_t n, const tfn_
     return true;
 }
 
+/* Checks --batch and --max-latency-ms against the service they apply to; prints why not. */
+static bool check_batch_args(const tfn_service_t *svc, const tfn__serve_config_t *cfg)
+{
+    tfn_error_t err;
+    if (tfn__service_check(svc, &err) != 0 || tfn__batch_check_args(svc, cfg, &err) == 0)
+        return true; /* a bad definition is reported where it is checked */
+    fprintf(stderr, "%s serve: %s\n", program, err.message);
+    return false;
+}
+
 /* A child of the supervisor (TFN_SUPERVISOR_PID is set) dies with it: PR_SET_PDEATHSIG cannot
  * be set between fork and exec by the supervisor (uv_spawn), so the child sets it here, then
  * checks that the supervisor did not die before that. Returns false if it did. */
@@ -225,7 +241,9 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         O_NOTIFY_FD,
         O_WORKER_INDEX,
         O_READ_TIMEOUT,
-        O_IDLE_TIMEOUT
+        O_IDLE_TIMEOUT,
+        O_BATCH,
+        O_MAX_LATENCY
     };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -245,6 +263,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         {"read-timeout", required_argument, 0, O_READ_TIMEOUT},
         {"idle-timeout", required_argument, 0, O_IDLE_TIMEOUT},
         {"workers", required_argument, 0, O_WORKERS},
+        {"batch", required_argument, 0, O_BATCH},
+        {"max-latency-ms", required_argument, 0, O_MAX_LATENCY},
         /* Hidden: how the supervisor starts a worker (supervisor.c). */
         {"listen-fd", required_argument, 0, O_LISTEN_FD},
         {"listen-tcp-fd", required_argument, 0, O_LISTEN_TCP_FD},
@@ -365,6 +385,18 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             cfg.max_queue_set = true;
             traffic_args[T_MAXQUEUE] = optarg;
             break;
+        case O_BATCH:
+        case O_MAX_LATENCY: {
+            const char **args = c == O_BATCH ? cfg.batch_args : cfg.latency_args;
+            size_t *n = c == O_BATCH ? &cfg.nbatch_args : &cfg.nlatency_args;
+            if (*n == TFN__MAX_BATCH_ARGS) {
+                fprintf(stderr, "%s serve: at most %d %s\n", program, TFN__MAX_BATCH_ARGS,
+                        c == O_BATCH ? "--batch" : "--max-latency-ms");
+                return EXIT_USAGE;
+            }
+            args[(*n)++] = optarg;
+            break;
+        }
         case O_WORKERS:
             if (nworkers == TFN__GRAPH_MAX) {
                 fprintf(stderr, "%s serve: at most %d --workers\n", program, TFN__GRAPH_MAX);
@@ -433,7 +465,7 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             fputc('\n', stderr);
             return EXIT_USAGE;
         }
-        if (!check_depends_names(depends, ndepends, one, NULL))
+        if (!check_depends_names(depends, ndepends, one, NULL) || !check_batch_args(one, &cfg))
             return EXIT_USAGE;
         if (nworkers) {
             fprintf(stderr,
@@ -485,6 +517,8 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
         const tfn_resources_t *r = &graph.services[i]->resources;
         supervise |= nworkers_of[i] > 1 || r->cpu != 0 || r->gpu != 0 || r->memory_mb != 0;
     }
+    if (!check_batch_args(svc, &cfg)) /* the entry's (batch flags go to the entry) */
+        return EXIT_USAGE;
     if (!supervise) {
         if (!check_depends_names(depends, ndepends, svc, NULL))
             return EXIT_USAGE;
@@ -514,6 +548,14 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
             continue;
         sup.entry_args[sup.nentry_args++] = traffic_flags[t];
         sup.entry_args[sup.nentry_args++] = traffic_args[t];
+    }
+    for (size_t i = 0; i < cfg.nbatch_args; i++) {
+        sup.entry_args[sup.nentry_args++] = "--batch";
+        sup.entry_args[sup.nentry_args++] = cfg.batch_args[i];
+    }
+    for (size_t i = 0; i < cfg.nlatency_args; i++) {
+        sup.entry_args[sup.nentry_args++] = "--max-latency-ms";
+        sup.entry_args[sup.nentry_args++] = cfg.latency_args[i];
     }
     return tfn__supervise(&graph, &sup);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "codec/codec_internal.h"
+#include "server/batch_internal.h"
 #include "server/server_internal.h"
 
 int tfn__error_json(const tfn_error_t *err, tfn__buf_t *out);
@@ -92,12 +93,16 @@ static void serve_healthz(tfn__conn_t *conn, bool keep_alive)
                         "\"version\":\"%s\","
                         "\"ready\":%s,\"in_flight\":%u,\"queued\":%u,\"served\":%llu,"
                         "\"uptime_ms\":%llu,"
-                        "\"pid\":%d}",
+                        "\"pid\":%d",
                         status, server->service->name, server->worker.index,
                         server->service->version ? server->service->version : "0.0.0",
                         server->ready ? "true" : "false", server->in_flight, server->queued,
                         (unsigned long long)server->served,
                         (unsigned long long)(tfn__now_ms() - server->started_ms), (int)getpid());
+    if (rc == 0)
+        rc = tfn__batch_healthz(server, &body);
+    if (rc == 0)
+        rc = tfn__buf_puts(&body, "}");
     if (rc != 0) {
         tfn__buf_free(&body);
         respond_errorf(conn, keep_alive, NULL, rc, "cannot build the health report");
@@ -229,9 +234,15 @@ static void request_cancel(tfn__request_t *req)
         hooks->request_cancelled(req);
 }
 
+bool tfn__request_awaited(const tfn__request_t *req) { return awaits_answer(req); }
+
+void tfn__request_release(tfn__request_t *carrier) { request_maybe_free(carrier); }
+
 void tfn__request_detach(tfn__request_t *req)
 {
     req->conn = NULL;
+    if (req->batch_queued)
+        tfn__batch_member_gone(req);
     request_cancel(req);
     request_maybe_free(req);
 }
@@ -239,6 +250,8 @@ void tfn__request_detach(tfn__request_t *req)
 void tfn__request_abandon(tfn__request_t *req)
 {
     req->sink = NULL;
+    if (req->batch_queued)
+        tfn__batch_member_gone(req);
     request_cancel(req);
     request_maybe_free(req);
 }
@@ -293,10 +306,13 @@ static void answer_timeout(tfn__request_t *req)
 static void on_deadline(uv_timer_t *timer)
 {
     tfn__request_t *req = timer->data;
-    if (!awaits_answer(req))
-        return;
-    answer_timeout(req);
-    request_cancel(req);
+    bool awaited = awaits_answer(req);
+    if (awaited)
+        answer_timeout(req);
+    if (req->batch_queued) /* it will not be run: its batch need not wait for it */
+        tfn__batch_member_gone(req);
+    if (awaited) /* answered, too late: whatever it still does is for nobody */
+        request_cancel(req);
 }
 
 /* Sends the answer of a request whose handler has returned. */
@@ -341,6 +357,13 @@ static void handler_finished(tfn__request_t *req)
 {
     tfn__server_t *server = req->server;
     req->handler_running = false;
+    if (req->batch) { /* a batch's carrier: its members are answered, it is not */
+        if (server->config.hooks && server->config.hooks->request_returned)
+            server->config.hooks->request_returned(req);
+        tfn__batch_done(req);
+        request_maybe_free(req);
+        return;
+    }
     server->in_flight--;
     if (server->config.hooks && server->config.hooks->request_returned)
         server->config.hooks->request_returned(req);
@@ -389,12 +412,12 @@ static void arm_deadline(tfn__request_t *req)
                    0);
 }
 
-static void start_handler(tfn__request_t *req)
+void tfn__request_finished(tfn__request_t *req) { handler_finished(req); }
+
+/* Runs the handler where the API says; when it cannot start, finishes the request at once. */
+static void run_handler(tfn__request_t *req)
 {
     tfn__server_t *server = req->server;
-    req->handler_running = true;
-    server->in_flight++;
-    arm_deadline(req);
     if (req->api->run == TFN_RUN_IN_THREAD) {
         req->work.data = req;
         if (uv_queue_work(server->loop, &req->work, work_main, work_done) == 0)
@@ -410,6 +433,27 @@ static void start_handler(tfn__request_t *req)
         return;
     }
     tfn__request_resume(req);
+}
+
+void tfn__request_run(tfn__request_t *carrier)
+{
+    carrier->handler_running = true;
+    run_handler(carrier);
+}
+
+/* A request's handler starts: counted in in_flight, its deadline armed. A request of a batched
+ * API joins its queue instead; its batch's handler stands for its own (batch.c). */
+static void start_handler(tfn__request_t *req)
+{
+    tfn__server_t *server = req->server;
+    req->handler_running = true;
+    server->in_flight++;
+    arm_deadline(req);
+    if (req->batch_rows > 0) {
+        tfn__batch_join(req);
+        return;
+    }
+    run_handler(req);
 }
 
 /* Starts the handler now, or queues the request until a handler slot frees up (admission has
@@ -519,6 +563,26 @@ static tfn__request_t *request_new(tfn__server_t *server, const tfn_api_t *api, 
     return req;
 }
 
+tfn__request_t *tfn__request_new_carrier(tfn__server_t *server, const tfn_api_t *api,
+                                         size_t arena_max)
+{
+    tfn_arena_t *arena = tfn_arena_new(arena_max);
+    tfn__request_t *req = arena ? tfn_arena_calloc(arena, sizeof *req) : NULL;
+    if (!req) {
+        tfn_arena_free(arena);
+        return NULL;
+    }
+    req->server = server;
+    req->arena = arena;
+    req->api = api;
+    req->ctx.request = req;
+    req->timeout_ms = server->config.traffic.timeout_ms;
+    tfn__buf_init(&req->body, 0);
+    uv_timer_init(server->loop, &req->timer);
+    req->timer.data = req;
+    return req;
+}
+
 /* Decodes and validates the request's input; answers the error and frees it on failure. */
 static bool request_prepare(tfn__request_t *req, const char *content_type)
 {
@@ -526,6 +590,8 @@ static bool request_prepare(tfn__request_t *req, const char *content_type)
     int rc = decode_body(req, content_type, &decoded);
     if (rc == 0)
         rc = tfn__validate_input(req->arena, req->api->inputs, decoded, &req->input, &req->error);
+    if (rc == 0 && tfn__batch_enabled(req->server, req->api))
+        rc = tfn__batch_check(req); /* bad rows never join a batch */
     if (rc == 0)
         return true;
     if (req->error.code != rc)

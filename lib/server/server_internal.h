@@ -28,6 +28,9 @@
 #define TFN__MAX_HEADER_BYTES 65536
 #define TFN__MAX_HEADER_VALUE 1024
 
+/** Most --batch (and most --max-latency-ms) arguments a worker takes. */
+#define TFN__MAX_BATCH_ARGS 8
+
 /** Where and how a worker serves; filled by the CLI from flags and the service's defaults. */
 typedef struct tfn__serve_config {
     const char *host;      /* TCP host; NULL with port 0 means no TCP listener */
@@ -49,6 +52,12 @@ typedef struct tfn__serve_config {
     int notify_fd;         /* where to write "ready\n" once /readyz would answer 200; 0: none */
     unsigned worker_index; /* tfn_worker_index */
     const struct tfn__server_hooks *hooks; /* the layers above (compose); NULL: none */
+    /* --batch and --max-latency-ms arguments, "N" or "API=N", in order; borrowed (argv).
+     * Checked by tfn__batch_check_args (batch_internal.h). */
+    const char *batch_args[TFN__MAX_BATCH_ARGS];
+    size_t nbatch_args;
+    const char *latency_args[TFN__MAX_BATCH_ARGS];
+    size_t nlatency_args;
 } tfn__serve_config_t;
 
 /** Most --depends a worker takes. */
@@ -135,7 +144,8 @@ struct tfn__server {
 
     tfn__conn_t *conns; /* intrusive doubly linked list of open connections */
     tfn__coro_pool_t *coros;
-    char *openapi_json; /* generated once, on first request of /docs.json */
+    struct tfn__batcher *batcher; /* batch.c: batched APIs' queues; NULL when none */
+    char *openapi_json;           /* generated once, on first request of /docs.json */
     size_t openapi_len;
     int exit_code;
 };
@@ -215,6 +225,13 @@ struct tfn__request {
     uv_timer_t timer;
     uv_work_t work;
     tfn__coro_t *coro;
+    /* Adaptive batching (batch.c). A carrier runs a batch's handler; a member is a request
+     * waiting in, or answered by, a batch (its handler_running stays set meanwhile). */
+    struct tfn__batch *batch;   /* carrier: the batch it runs; NULL otherwise */
+    tfn__request_t *batch_next; /* member: next in its queue, or in its batch */
+    int64_t batch_rows;         /* member: rows its tensors carry (dimension 0); 0: none */
+    uint64_t batch_joined_us;   /* member: when it joined its queue */
+    bool batch_queued;          /* member: waiting in a queue */
 };
 
 /* ---- http_server.c -------------------------------------------------------------------------- */

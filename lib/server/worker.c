@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/batch_internal.h"
 #include "server/server_internal.h"
 
 int tfn__server_port(tfn__server_t *server);
@@ -71,6 +72,9 @@ int tfn__service_check(const tfn_service_t *svc, tfn_error_t *err)
                                          "service '%s': API '%s': field '%s' declared twice",
                                          svc->name, api->name, f->name);
         }
+        int rc = tfn__batch_check_api(svc, api, err);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -242,6 +246,7 @@ static void stop(tfn__server_t *server)
     if (server->config.hooks && server->config.hooks->close)
         server->config.hooks->close(server);
     notify_stop(server);
+    tfn__batch_close(server);
     close_if_open((uv_handle_t *)&server->sigterm);
     close_if_open((uv_handle_t *)&server->sigint);
     close_if_open((uv_handle_t *)&server->sighup);
@@ -438,6 +443,8 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
                             "service '%s' has dependencies but this worker cannot call them",
                             svc->name)
             : 0;
+    if (rc == 0)
+        rc = tfn__batch_open(server, err);
     if (rc != 0) {
         tfn__server_free(server);
         return NULL;
@@ -451,6 +458,7 @@ void tfn__server_free(tfn__server_t *server)
         return;
     if (server->config.hooks && server->config.hooks->free)
         server->config.hooks->free(server);
+    tfn__batch_free(server);
     tfn__coro_pool_free(server->coros);
     free(server->openapi_json);
     free(server);

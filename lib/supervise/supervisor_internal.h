@@ -22,7 +22,7 @@
 #define TFN__SUPERVISOR_PID_ENV "TFN_SUPERVISOR_PID"
 
 /** Most arguments passed through to the entry's process (traffic flags). */
-#define TFN__MAX_ENTRY_ARGS 16
+#define TFN__MAX_ENTRY_ARGS (16 + 4 * TFN__MAX_BATCH_ARGS) /* traffic and batch flags */
 
 /** How to supervise a graph; filled by the CLI. Every pointer is borrowed (argv or static). */
 typedef struct tfn__supervise_config {
