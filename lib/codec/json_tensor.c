@@ -247,9 +247,8 @@ static bool scan_list(scan_t *s, shape_t *sh, int depth)
 static int read_tensor(scan_t *s, tfn_arena_t *arena, const tfn_field_t *f, tfn_value_t **out)
 {
     shape_t sh = {.ndim = 0};
-    for (const char *p = s->p; p < s->end && (*p == '[' || *p == ' ' || *p == '\n' ||
-                                              *p == '\t' || *p == '\r');
-         p++)
+    for (const char *p = s->p;
+         p < s->end && (*p == '[' || *p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'); p++)
         if (*p == '[' && ++sh.ndim > TFN_MAX_DIMS)
             return NOT_FAST;
     for (int i = 0; i < sh.ndim; i++)

@@ -373,8 +373,9 @@ void tfn__futures_cancel_request(tfn__request_t *req)
     bool resume = false;
     for (tfn_future_t *f = req->futures; f; f = f->next) {
         resume |= f->waiting && !f->done;
-        cancel_with(f, TFN_ECANCELED, "cancelled: the request's caller went away or its deadline "
-                                      "passed");
+        cancel_with(f, TFN_ECANCELED,
+                    "cancelled: the request's caller went away or its deadline "
+                    "passed");
     }
     if (resume) /* the handler is suspended in tfn_await on one of them: it sees the error now */
         tfn__request_resume(req);

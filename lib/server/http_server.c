@@ -480,8 +480,8 @@ static void conn_process(tfn__conn_t *conn)
     /* While a handler has the request the connection still reads, so that a client that goes
      * away is noticed at once and its request cancelled (tfn__request_detach); pipelined bytes
      * wait in `in`, and reading pauses when `in` has no room for another chunk. */
-    conn_set_reading(conn, !conn->busy || (!conn->peer_eof && conn->in.len + READ_CHUNK <=
-                                                                   conn->in.max));
+    conn_set_reading(conn,
+                     !conn->busy || (!conn->peer_eof && conn->in.len + READ_CHUNK <= conn->in.max));
     conn_arm_read_timer(conn); /* idle or mid-request, as the parse left it */
 }
 

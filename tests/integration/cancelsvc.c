@@ -51,11 +51,10 @@ static const tfn_api_t work_apis[] = {
     {.name = "spin", .handler = work_spin, .inputs = ms_in, .run = TFN_RUN_IN_THREAD},
     {.name = "stats", .handler = work_stats},
     {0}};
-static const tfn_service_t work = {
-    .name = "Work",
-    .apis = work_apis,
-    .threads = 1,
-    .traffic = {.timeout_ms = 20000, .drain_ms = 5000}};
+static const tfn_service_t work = {.name = "Work",
+                                   .apis = work_apis,
+                                   .threads = 1,
+                                   .traffic = {.timeout_ms = 20000, .drain_ms = 5000}};
 
 static int front_relay(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
