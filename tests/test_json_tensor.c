@@ -92,7 +92,7 @@ static void test_agrees_on_random_bodies(void)
                     n += (size_t)sprintf(buf + n, "%s%de%d", sep, rand() % 100, rand() % 80 - 40);
                     break;
                 case 4:
-                    n += (size_t)sprintf(buf + n, "%s%lld", sep, (long long)rand() * rand() * 3);
+                    n += (size_t)sprintf(buf + n, "%s%lld", sep, (long long)rand() * rand());
                     break;
                 default:
                     n += (size_t)sprintf(buf + n, "%s%d.%05d", sep, rand() % 10, rand() % 100000);
