@@ -337,7 +337,7 @@ static void answer(tfn__request_t *req)
         return;
     /* A handler computing on the loop past its deadline kept the timer from firing: it is late
      * all the same, and its client was promised an answer within the timeout. */
-    if (tfn__now_ms() > req->deadline_ms) {
+    if (tfn__now_ms() >= req->deadline_ms) { /* as tfn_ctx_remaining_ms == 0 */
         answer_timeout(req);
         return;
     }
