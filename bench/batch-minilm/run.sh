@@ -144,7 +144,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # start_server NAME: starts it in a session of its own; sets PID, URL (the predict route), BODY
 # (the body name), READY (seconds from start to a first good answer).
 start_server() {
-    local name=$1 port log="$OUT/$1.log" t0 i
+    local name=$1 port log="$OUT/$1.log" t0
     port=$(free_port)
     t0=$(date +%s.%N)
     case $name in
@@ -172,7 +172,7 @@ start_server() {
         READYZ="http://127.0.0.1:$port/v2/health/ready" ;;
     esac
     PID=$!
-    for i in $(seq 1200); do
+    for _ in $(seq 1200); do
         kill -0 "$PID" 2>/dev/null || { tail -5 "$log" >&2; return 1; }
         curl -sf "$READYZ" >/dev/null 2>&1 && break
         sleep 0.05
