@@ -15,9 +15,10 @@
  * Output of the first form (one line per size, then the best): "size ROWS_PER_S MS_PER_BATCH"
  * and "best SIZE ROWS_PER_S". Sizes 1, 2, 4, 8, 16, 32; default sequence 16, 1 thread, 0.4 s
  * per size per round, 3 rounds. The second form calls one batch size back to back for SECONDS
- * and prints "run BATCH ROWS_PER_S" (rows over wall time, not a best case): the limit measured
- * over the same kind of window as a served run, so that a shared machine's load of the moment
- * falls on both.
+ * and prints "run BATCH ROWS_PER_S ROWS_PER_CPU_S": rows over wall time (not a best case), the
+ * limit measured over the same kind of window as a served run, so that a shared machine's load
+ * of the moment falls on both; and rows over the process's CPU time, which other processes'
+ * load hardly moves.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -157,6 +158,8 @@ int main(int argc, char **argv)
         while (sizes[s] != run_batch)
             s++;
         long calls = 0;
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         double start = now_s(), elapsed;
         do {
             OrtValue *out = NULL;
@@ -165,7 +168,10 @@ int main(int argc, char **argv)
             api->ReleaseValue(out);
             calls++;
         } while ((elapsed = now_s() - start) < run_seconds);
-        printf("run %lld %.1f\n", (long long)run_batch, (double)(calls * run_batch) / elapsed);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+        printf("run %lld %.1f %.1f\n", (long long)run_batch, (double)(calls * run_batch) / elapsed,
+               (double)(calls * run_batch) / cpu);
         goto done;
     }
     enum { MAXCALLS = 4096 };
