@@ -35,8 +35,9 @@
 #    APIs take one argument, so it gets input_ids alone and builds the other two (ones, zeros).
 #    Every answer is last_hidden_state [1, 16, 384] as JSON.
 # 4. Prints the tables and the issue's targets; raw output stays in $OUT.
-#    The CPU time of the server's session (all its processes) is read from /proc before and
-#    after: rows per CPU second, a measure that other sessions' load on the core hardly moves.
+#    The CPU time of the server's processes (it and its descendants) is read from /proc before
+#    and after: rows per CPU second, a measure that other sessions' load on the core hardly
+#    moves.
 #    "offline" in that rotation runs the C loop again at the best batch size for DURATION s
 #    (rows over wall time): the limit of the moment, since the machine's load changes.
 # req/s counts 200 answers only (errors: non-2xx and socket errors, a column of their own; wrk's
@@ -141,18 +142,23 @@ stop_server() {
     PID=""
 }
 trap stop_server EXIT
-# cpu_seconds SID: user + system CPU time of every process of session SID (the server and its
-# children: BentoML's workers, Triton's python stub), from /proc.
+# cpu_seconds PID: user + system CPU time of process PID and all its descendants (BentoML's
+# workers, which leave the session, Triton's python stub), from /proc.
 cpu_seconds() {
     python3 - "$1" <<'PY'
 import os, sys
-sid, total = int(sys.argv[1]), 0
+root, stat = int(sys.argv[1]), {}
 for p in os.listdir("/proc"):
     if not p.isdigit(): continue
     try: f = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
     except OSError: continue
-    if int(f[3]) == sid: total += int(f[11]) + int(f[12])  # session, utime, stime
-print(total / os.sysconf("SC_CLK_TCK"))
+    stat[int(p)] = (int(f[1]), int(f[11]) + int(f[12]))  # ppid, utime + stime
+def under(p):
+    while p > 1:
+        if p == root: return True
+        p = stat[p][0] if p in stat else 0
+    return False
+print(sum(t for p, (_, t) in stat.items() if under(p)) / os.sysconf("SC_CLK_TCK"))
 PY
 }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
