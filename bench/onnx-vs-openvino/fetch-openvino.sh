@@ -36,6 +36,7 @@ fi
 tmp="$ov/unpack.$$"
 rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
+# shellcheck disable=SC2086 # LIBS is a list of names
 "$py" - "$ov/wheel" "$tmp" $LIBS <<'PY'
 import glob, os, sys, zipfile
 folder, out, libs = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -57,7 +58,7 @@ with zipfile.ZipFile(whl) as z:
             with z.open(name) as src, open(path, "wb") as dst:
                 dst.write(src.read())
 PY
-rm -rf "$ov/lib" "$ov/include"
+rm -rf "${ov:?}/lib" "${ov:?}/include"
 mv "$tmp/lib" "$ov/lib"
 mv "$tmp/include" "$ov/include"
 echo "fetch-openvino: ready under $ov"

@@ -104,6 +104,7 @@ for t in $THREADS; do
     echo "threads $t, ov:     $("$BIN" diff "$WORK/ort-$t.bin" "$WORK/ov-$t.bin")"
     echo "threads $t, ov-f32: $("$BIN" diff "$WORK/ort-$t.bin" "$WORK/ov-f32-$t.bin")"
 done
+# shellcheck disable=SC2086 # THREADS is a list
 set -- $THREADS
 [ $# -gt 1 ] && echo "ort $1 vs $2 threads: $("$BIN" diff "$WORK/ort-$1.bin" "$WORK/ort-$2.bin")"
 echo
