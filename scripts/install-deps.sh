@@ -8,9 +8,9 @@
 set -euo pipefail
 
 groups=("${@:-build}")
-# build: the library (libuv, http-parser, jansson) and the digits demo's model libraries.
+# build: the library (libuv, http-parser, jansson, sqlite3 for background tasks) and the digits demo's model libraries.
 packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev
-          libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev libpng-dev)
+          libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev libpng-dev libsqlite3-dev)
 for g in "${groups[@]}"; do
     case "$g" in
         build) ;;
