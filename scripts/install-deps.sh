@@ -9,12 +9,12 @@
 set -euo pipefail
 
 groups=("${@:-build}")
-# build: the library (libuv, http-parser, jansson) and the digits demo's model libraries; the
-# docsearch demo's Unicode data (utf8proc), text renderer (FreeType, the DejaVu fonts) and what
-# fetches its model wheels (python3-venv for pip, unzip).
+# build: the library (libuv, http-parser, jansson, sqlite3 for background tasks) and the digits
+# demo's model libraries; the docsearch demo's Unicode data (utf8proc), text renderer (FreeType,
+# the DejaVu fonts) and what fetches its model wheels (python3-venv for pip, unzip).
 packages=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev
           libxgboost-dev liblinear-dev libsvm-dev libopenblas-dev zlib1g-dev libpng-dev
-          libutf8proc-dev libfreetype-dev fonts-dejavu-core python3-venv unzip)
+          libsqlite3-dev libutf8proc-dev libfreetype-dev fonts-dejavu-core python3-venv unzip)
 for g in "${groups[@]}"; do
     case "$g" in
         build) ;;

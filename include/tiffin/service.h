@@ -98,6 +98,22 @@ typedef struct tfn_batch {
     bool stackable;
 } tfn_batch_t;
 
+/**
+ * Background tasks of one API (docs/design.md, "Background tasks"), as BentoML's `@task`: with
+ * `enabled`, besides `POST /{name}` the API gets `POST /{name}/submit` (answers {"task_id",
+ * "status"} at once and runs the handler later, within the service's max_concurrency),
+ * `GET /{name}/status?task_id=`, `GET /{name}/get?task_id=` (the handler's answer, as `POST
+ * /{name}` would have given it), `POST /{name}/retry?task_id=` (a new task with the same input)
+ * and `PUT /{name}/cancel?task_id=` (a waiting task is dropped; a running one is marked canceled
+ * and its result discarded). Tasks and results live in a SQLite database in the data directory
+ * ($TFN_DATA_DIR, default ./tiffin-data) that every worker of the service shares, so a worker's
+ * restart loses no finished result. Not with `stream`.
+ */
+typedef struct tfn_task {
+    bool enabled;    /**< serve the task endpoints */
+    uint32_t keep_s; /**< how long a finished task's result is kept, in s; 0 means 86400 */
+} tfn_task_t;
+
 /** One API of a service, served as `POST /{name}`. Arrays of APIs end with a {0} entry. */
 typedef struct tfn_api {
     const char *name;            /**< URL path segment: letters, digits, '_' and '-' */
@@ -113,6 +129,8 @@ typedef struct tfn_api {
      * text/event-stream, else chunked transfer encoding). Only with TFN_RUN_ON_LOOP.
      */
     bool stream;
+    /** Background tasks: `.task = {.enabled = true}` (see tfn_task_t). Zero: none. */
+    tfn_task_t task;
 } tfn_api_t;
 
 /**

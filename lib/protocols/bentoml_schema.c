@@ -151,7 +151,7 @@ static void route(tfn__jw_t *w, const tfn_api_t *api)
     tfn__jw_end_object(w);
     tfn__jw_key(w, "output");
     output_schema(w, api->output);
-    tfn__jw_member_literal(w, "is_task", "false");
+    tfn__jw_member_literal(w, "is_task", api->task.enabled ? "true" : "false");
     tfn__jw_end_object(w);
 }
 

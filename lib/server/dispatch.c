@@ -399,6 +399,7 @@ static void handler_finished(tfn__request_t *req)
         answer(req);
     request_maybe_free(req);
     start_queued(server);
+    tfn__tasks_kick(server); /* waiting tasks take the slots requests left (tasks.c) */
     if (server->in_flight == 0)
         tfn__server_idle(server);
     if (server->draining)
@@ -725,6 +726,22 @@ void tfn__dispatch_local(tfn__server_t *server, const char *api_name, tfn__buf_t
     uv_timer_start(&req->timer, on_local_start, 0, 0);
 }
 
+int tfn__dispatch_task(tfn__server_t *server, const tfn_api_t *api, tfn__buf_t *body,
+                       tfn__sink_fn sink, void *arg, tfn__request_t **out)
+{
+    tfn__request_t *req = request_new(server, api, body, 0);
+    *out = req;
+    if (!req)
+        return TFN_ENOMEM;
+    req->sink = sink;
+    req->sink_arg = arg;
+    req->wire_response = true;
+    tfn__observe_begin(req, NULL);
+    if (request_prepare(req, TFN__MEDIA_WIRE)) /* else answered (the sink ran) and freed */
+        start_handler(req);
+    return 0;
+}
+
 void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
                    bool keep_alive)
 {
@@ -757,6 +774,8 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
         body->len = 0;
         return;
     }
+    if (tfn__tasks_route(conn, method, path, body, keep_alive)) /* /{api}/submit ... */
+        return;
     const tfn_api_t *api = path[0] == '/' ? find_api(server->service, path + 1) : NULL;
     if (!api) {
         respond_errorf(conn, keep_alive, NULL, TFN_ENOTFOUND,

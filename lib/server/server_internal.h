@@ -207,6 +207,7 @@ struct tfn__server {
     uint64_t refused_logged_ms; /* when the cap was last logged (rate-limited) */
     tfn__coro_pool_t *coros;
     struct tfn__batcher *batcher; /* batch.c: batched APIs' queues; NULL when none */
+    struct tfn__tasks *tasks;     /* tasks.c: the task store and waiting tasks; NULL: none yet */
     char *openapi_json;           /* generated once, on first request of /docs.json */
     size_t openapi_len;
     int exit_code;
@@ -422,6 +423,27 @@ void tfn__dispatch_local(tfn__server_t *server, const char *api, tfn__buf_t *bod
 void tfn__request_abandon(tfn__request_t *req);
 /** Resumes the handler coroutine of `req` (suspended in tfn_await), from the loop. */
 void tfn__request_resume(tfn__request_t *req);
+
+/**
+ * Starts a request for `api` from this worker's task queue (tasks.c): `body` (binary encoding,
+ * moved), the service's timeout, a free handler slot assumed (the caller checked in_flight).
+ * *out is set first. Returns 0: the answer goes to sink(arg, resp) — possibly before this
+ * returns, when the input is refused or the handler finished at once; or TFN_ENOMEM: nothing
+ * happened, the sink will not be called.
+ */
+int tfn__dispatch_task(tfn__server_t *server, const tfn_api_t *api, tfn__buf_t *body,
+                       tfn__sink_fn sink, void *arg, tfn__request_t **out);
+
+/* ---- tasks.c: background tasks (tasks_internal.h has the rest) ------------------------------ */
+
+/** Answers a task endpoint (/{api}/submit, status, get, retry, cancel) and returns true; false
+ *  when `path` is none (dispatch goes on). */
+bool tfn__tasks_route(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *body,
+                      bool keep_alive);
+/** A handler slot may have freed up: start waiting tasks. */
+void tfn__tasks_kick(tfn__server_t *server);
+/** The worker is being freed: tasks it did not finish are marked failed; the store closes. */
+void tfn__tasks_free(tfn__server_t *server);
 
 /* ---- observe.c: metrics, trace context and the access log of a worker ----------------------- */
 

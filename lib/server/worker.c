@@ -73,6 +73,10 @@ int tfn__service_check(const tfn_service_t *svc, tfn_error_t *err)
                                          "service '%s': API '%s': field '%s' declared twice",
                                          svc->name, api->name, f->name);
         }
+        if (api->task.enabled && api->stream) /* tasks.c stores one answer, not pieces */
+            return tfn_error_set(err, TFN_EINVAL,
+                                 "service '%s': API '%s' cannot be both a task and a stream",
+                                 svc->name, api->name);
         int rc = tfn__batch_check_api(svc, api, err);
         if (rc != 0)
             return rc;
@@ -493,6 +497,7 @@ void tfn__server_free(tfn__server_t *server)
     if (server->config.hooks && server->config.hooks->free)
         server->config.hooks->free(server);
     tfn__batch_free(server);
+    tfn__tasks_free(server);
     tfn__coro_pool_free(server->coros);
     tfn__observe_close(server);
     free(server->openapi_json);
