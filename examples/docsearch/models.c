@@ -8,7 +8,9 @@
  */
 #include "models.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +136,32 @@ const tfn_service_t ds_text_model_service = {
 typedef struct image_state {
     tfn_onnx_model_t *model;
     ds_ctc_dict_t dict;
+    /* DOCSEARCH_OCR_FAULT, for the degradation tests: "fail" answers every call with an
+     * error, "sleep=MS" sleeps that long first (past the entry's timeout). */
+    bool fail;
+    unsigned sleep_ms;
 } image_state_t;
+
+/* Reads DOCSEARCH_OCR_FAULT into st; -1 for a malformed value. */
+static int parse_fault(image_state_t *st)
+{
+    const char *env = getenv("DOCSEARCH_OCR_FAULT");
+    if (!env || !*env)
+        return 0;
+    if (strcmp(env, "fail") == 0) {
+        st->fail = true;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long ms = strncmp(env, "sleep=", 6) == 0 && env[6] >= '0' && env[6] <= '9'
+                           ? strtoul(env + 6, &end, 10)
+                           : ULONG_MAX;
+    if (ms > 600000 || errno || *end)
+        return -1;
+    st->sleep_ms = (unsigned)ms;
+    return 0;
+}
 
 static void image_shutdown(tfn_worker_t *worker, void *state)
 {
@@ -152,6 +179,12 @@ static int image_init(tfn_worker_t *worker, void **state)
     image_state_t *st = calloc(1, sizeof *st);
     if (!st)
         return tfn_worker_fail(worker, TFN_ENOMEM, "out of memory");
+    if (parse_fault(st) < 0) {
+        free(st);
+        return tfn_worker_fail(worker, TFN_EINIT,
+                               "DOCSEARCH_OCR_FAULT is '%.60s': want fail or sleep=MS (<= 600000)",
+                               getenv("DOCSEARCH_OCR_FAULT"));
+    }
     int rc = load_model(worker, "ocr_rec.onnx", &st->model);
     if (rc) {
         free(st);
@@ -177,6 +210,11 @@ static int read_lines(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     image_state_t *st = tfn_ctx_state(ctx);
     tfn_arena_t *a = tfn_ctx_arena(ctx);
     double t0 = now_ms();
+    if (st->fail)
+        return tfn_ctx_fail(ctx, TFN_EHANDLER, "DOCSEARCH_OCR_FAULT=fail: a failure on purpose");
+    if (st->sleep_ms)
+        nanosleep(&(struct timespec){st->sleep_ms / 1000, (long)(st->sleep_ms % 1000) * 1000000},
+                  NULL);
     const tfn_value_t *x = tfn_object_get(in, "x");
     if (tfn_len(x) == 0)
         return tfn_ctx_fail(ctx, TFN_EINVAL, "'x' is empty: give [n][3][48][W], n >= 1");
