@@ -1,9 +1,12 @@
-# examples/docsearch/docsearch.mk — the document-search demo's parts that need no model runtime:
-# the model files, the test data, the pure functions (WordPiece, recogniser input, CTC decoding,
-# fusion and ranking), the pure services (Preprocessor, Fusion, Ranker) and their tests. Included
-# by the top Makefile (-include examples/*/*.mk).
+# examples/docsearch/docsearch.mk — the document-search demo: the model files, the test data, the
+# pure functions (WordPiece, recogniser input, CTC decoding, fusion and ranking), the services
+# (Preprocessor, Fusion, Ranker; TextModel and ImageModel on ONNX Runtime; the entry Search), the
+# `docsearch` program and its tests. Included by the top Makefile (-include examples/*/*.mk).
 #
 # Targets:
+#   demo-search                              installs what is missing, fetches the models (cached),
+#                                            builds and serves the graph on 127.0.0.1:3000
+#   $(BUILD)/examples/docsearch              the program (main.c, search.c, models.c + services)
 #   $(DOCSEARCH_DATA)/.complete              the model files (scripts/fetch-docsearch-data.sh),
 #                                            under build/deps whatever BUILD is (one download for
 #                                            the normal and the sanitizer build)

@@ -124,7 +124,7 @@ const tfn_service_t ds_text_model_service = {
     .resources = {.cpu = 1, .memory_mb = 1024},
     .workers = 1,
     .threads = 2,
-    .traffic = {.timeout_ms = 20000, .max_concurrency = 256, .max_queue = 256},
+    .traffic = {.timeout_ms = 120000, .max_concurrency = 256, .max_queue = 256},
     .init = text_init,
     .shutdown = model_shutdown,
 };
@@ -284,7 +284,7 @@ const tfn_service_t ds_image_model_service = {
     .resources = {.cpu = 1, .memory_mb = 2048},
     .workers = 1,
     .threads = 2,
-    .traffic = {.timeout_ms = 20000,
+    .traffic = {.timeout_ms = 120000,
                 .max_concurrency = 256,
                 .max_queue = 256,
                 .max_body_bytes = 64u << 20},

@@ -287,5 +287,5 @@ const tfn_service_t ds_search_service = {
     .init = search_init,
     .resources = {.cpu = 0.25, .memory_mb = 512},
     .workers = 1,
-    .traffic = {.timeout_ms = 30000, .max_concurrency = 1024, .max_body_bytes = 16u << 20},
+    .traffic = {.timeout_ms = 120000, .max_concurrency = 1024, .max_body_bytes = 16u << 20},
 };
