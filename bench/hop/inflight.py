@@ -7,11 +7,12 @@ POST /hold {"ms": HOLD} on each: Relay calls Echo.pause, which waits HOLD ms wit
 While they are parked it samples Relay's /healthz in_flight, its RSS and its thread count
 (/proc/PID/status), then checks that every request got its 200.
 
-    bench/hop/inflight.py [N] [HOLD_MS]        (defaults: 9900, 8000)
+    bench/hop/inflight.py [N] [HOLD_MS]        (defaults: 10000, 8000)
 
 Each parked request costs Relay two file descriptors (the client's connection and a pooled
-connection to Echo), so N is bounded by Relay's RLIMIT_NOFILE: 20000 on the machine this was
-written on, which caps N just under 10,000 there; raise `ulimit -n` to go further.
+connection to Echo). A worker raises its soft RLIMIT_NOFILE to the hard limit at start, and a
+privileged one (root in a container) raises a hard limit under 65536 to 65536 (lib/server/limits.c);
+otherwise N is bounded by about half the hard limit.
 """
 import asyncio
 import json
@@ -105,6 +106,6 @@ async def main(n, hold_ms):
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 9900
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     hold_ms = int(sys.argv[2]) if len(sys.argv) > 2 else 8000
     sys.exit(asyncio.run(main(n, hold_ms)))

@@ -43,7 +43,8 @@ extern "C" {
     X(EREQTIMEOUT, -24, 408, "request not received in time")                                      \
     X(ENOTIMPL, -25, 501, "method not implemented")                                                \
     X(EHEADTOOBIG, -26, 431, "request header fields too large")                                    \
-    X(EURITOOLONG, -27, 414, "request URI too long")
+    X(EURITOOLONG, -27, 414, "request URI too long")                                               \
+    X(ECANCELED, -28, 499, "request cancelled: its caller went away or its deadline passed")
 
 /** Error codes. 0 is success; every error is negative. */
 typedef enum tfn_errcode {

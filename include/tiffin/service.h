@@ -237,6 +237,17 @@ const char *tfn_ctx_api(const tfn_ctx_t *ctx);
 int64_t tfn_ctx_remaining_ms(const tfn_ctx_t *ctx);
 
 /**
+ * Has nobody any use for this request's answer any more? True once its client has disconnected,
+ * its deadline has passed, or (in a graph) its caller has given up on it — the caller's own
+ * cancellation travels down: a caller that goes away closes its calls' connections. A handler
+ * running in a thread (TFN_RUN_IN_THREAD) can poll it between steps of long work and return
+ * early (any error code: the answer is dropped). Safe to call from the handler's thread; cheap (an
+ * atomic load and a clock read). Dependency calls still in flight are cancelled by the library
+ * itself: their tfn_await returns TFN_ECANCELED.
+ */
+bool tfn_ctx_cancelled(const tfn_ctx_t *ctx);
+
+/**
  * Records an error for this request and returns `code`, for `return tfn_ctx_fail(ctx,
  * TFN_EINVAL, "image has %zu values, want 64", n);`. The message goes to the client in the JSON
  * error body. A code that is not a negative TFN_E* code is treated as TFN_EHANDLER.

@@ -30,6 +30,21 @@
 int tfn__json_decode(tfn_arena_t *arena, const char *text, size_t len, tfn_value_t **out,
                      tfn_error_t *err);
 
+/** tfn__json_decode of a value found `depth` levels down in a document (its nesting limit
+ * counts from there). */
+int tfn__json_decode_nested(tfn_arena_t *arena, const char *text, size_t len, int depth,
+                            tfn_value_t **out, tfn_error_t *err);
+
+/**
+ * Decodes a request body for an API whose inputs are `fields` (json_tensor.c). Same result and
+ * same errors as tfn__json_decode, but a member of the top-level object that is declared a tensor
+ * of a numeric dtype and holds a rectangular nested list of numbers is converted straight into
+ * the tensor's buffer (an arena tensor value of that dtype), without a value per element.
+ * Anything the fast path is not sure of is decoded by tfn__json_decode instead.
+ */
+int tfn__json_decode_fields(tfn_arena_t *arena, const char *text, size_t len,
+                            const tfn_field_t *fields, tfn_value_t **out, tfn_error_t *err);
+
 /**
  * Appends the JSON text of `v` to `out`. Doubles are written in the shortest form that
  * round-trips exactly (float32 tensor elements in the shortest form that round-trips as a float);

@@ -95,6 +95,12 @@ static int from_json(decoder_t *d, json_t *j, int depth, tfn_value_t **out)
 int tfn__json_decode(tfn_arena_t *arena, const char *text, size_t len, tfn_value_t **out,
                      tfn_error_t *err)
 {
+    return tfn__json_decode_nested(arena, text, len, 0, out, err);
+}
+
+int tfn__json_decode_nested(tfn_arena_t *arena, const char *text, size_t len, int depth,
+                            tfn_value_t **out, tfn_error_t *err)
+{
     /*
      * JSON_DECODE_ANY: any value at the top, not just arrays and objects (the caller decides
      * what it wants). JSON_REJECT_DUPLICATES: an object with two members of one name is an error,
@@ -124,7 +130,7 @@ int tfn__json_decode(tfn_arena_t *arena, const char *text, size_t len, tfn_value
     }
     decoder_t d = {.arena = arena, .err = err};
     tfn_value_t *v = NULL;
-    int rc = from_json(&d, root, 0, &v);
+    int rc = from_json(&d, root, depth, &v);
     json_decref(root);
     if (!rc)
         *out = v;

@@ -169,6 +169,10 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
                   const tfn_call_options_t *opts)
 {
     tfn__request_t *req = f->req;
+    if (req->cancelled) {
+        fail(f, TFN_ECANCELED, "the request was cancelled before calling '%s'", f->api);
+        return;
+    }
     int64_t left = tfn_ctx_remaining_ms(&req->ctx);
     if (left <= 0) {
         fail(f, TFN_ETIMEOUT, "the request's deadline passed before calling '%s'", f->api);
@@ -272,8 +276,8 @@ int tfn_await(tfn_future_t *f, tfn_value_t **output, tfn_error_t *err)
 }
 
 /* Abandons a call still in flight (its answer, if one comes, belongs to nobody) and fails the
- * future with `why`. */
-static void cancel(tfn_future_t *f, const char *why)
+ * future with `code` and `why`. Closing the call's connection is what tells the dependency. */
+static void cancel_with(tfn_future_t *f, int code, const char *why)
 {
     if (f->done)
         return;
@@ -283,8 +287,10 @@ static void cancel(tfn_future_t *f, const char *why)
         tfn__request_abandon(f->local);
     f->exchange = NULL;
     f->local = NULL;
-    fail(f, TFN_EINVAL, "%s", why);
+    fail(f, code, "%s", why);
 }
+
+static void cancel(tfn_future_t *f, const char *why) { cancel_with(f, TFN_EINVAL, why); }
 
 void tfn_future_free(tfn_future_t *f)
 {
@@ -372,6 +378,19 @@ void tfn__futures_cancel(tfn__request_t *req)
 {
     for (tfn_future_t *f = req->futures; f; f = f->next)
         cancel(f, "abandoned: the handler returned without awaiting it");
+}
+
+void tfn__futures_cancel_request(tfn__request_t *req)
+{
+    bool resume = false;
+    for (tfn_future_t *f = req->futures; f; f = f->next) {
+        resume |= f->waiting && !f->done;
+        cancel_with(f, TFN_ECANCELED,
+                    "cancelled: the request's caller went away or its deadline "
+                    "passed");
+    }
+    if (resume) /* the handler is suspended in tfn_await on one of them: it sees the error now */
+        tfn__request_resume(req);
 }
 
 void tfn__futures_release(tfn__request_t *req)

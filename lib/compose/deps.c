@@ -213,4 +213,5 @@ const tfn__server_hooks_t tfn__compose_hooks = {
     .request_returned = request_returned,
     .request_free = request_free,
     .dependency = dependency,
+    .request_cancelled = tfn__futures_cancel_request,
 };

@@ -14,11 +14,15 @@
  *                             "pid", "worker"}      (the entry: live, from this worker)
  *                          | {"ready", "why", "url"} (a dependency: as this worker last saw it)
  *                          | null                    (further down: unknown from here)}],
- *    "edges": [{"from", "to", "calls_per_s": null, "latency_ms": null}]}
+ *    "edges": [{"from", "to", "calls", "calls_per_s", "latency_ms"}]}
  * Services and edges come from the definitions (tfn_service_t.depends, recursively); health from
- * this worker and its dependency probes. Per-edge call rate and latency are null until the
- * worker measures them (the metrics work fills them in); the page shows "—" for null.
+ * this worker and its dependency probes. Per edge, from the metrics region (lib/observe; under
+ * `serve` it covers every worker of the graph): calls made so far, and since the previous poll
+ * the rate and mean latency (null on the first poll, or when metrics are off: the page shows
+ * "—"); latency_ms on a first poll is the mean since start.
  */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,6 +30,7 @@
 
 #include "codec/codec_internal.h"
 #include "codec/json_writer_internal.h"
+#include "observe/metrics_internal.h"
 #include "protocols/protocols_internal.h"
 
 #define MAX_SERVICES 64
@@ -214,13 +219,71 @@ static void dependency_health(tfn__jw_t *w, const tfn__server_t *server, const c
     tfn__jw_literal(w, "null");
 }
 
-static void edge(tfn__jw_t *w, const char *from, const char *to)
+/* Calls from `from` to `to` so far, over every worker of the metrics region this worker sees
+ * (the whole graph under `serve`), and their summed latency in ns. */
+static void edge_totals(const tfn__server_t *server, const char *from, const char *to,
+                        uint64_t *calls, uint64_t *ns)
+{
+    *calls = *ns = 0;
+    tfn__metrics_region_t *region = server->metrics;
+    for (unsigned i = 0; region && i < tfn__metrics_nslots(region); i++) {
+        tfn__metrics_slot_t *slot = tfn__metrics_slot(region, i);
+        if (!atomic_load(&slot->used) || strcmp(slot->service, from) != 0)
+            continue;
+        uint32_t n = atomic_load(&slot->ncalls);
+        for (uint32_t c = 0; c < n && c < TFN__METRICS_MAX_CALLS; c++) {
+            tfn__metrics_call_t *call = &slot->calls[c];
+            if (!atomic_load(&call->published) || strcmp(call->dependency, to) != 0)
+                continue;
+            for (size_t k = 0; k < TFN__METRICS_NCODES; k++)
+                *calls += atomic_load_explicit(&call->codes[k], memory_order_relaxed);
+            *ns += atomic_load_explicit(&call->latency.sum, memory_order_relaxed);
+        }
+    }
+}
+
+/* The previous reading of each edge, so that a poll reports the rate and mean latency since the
+ * one before (the page polls every 2 s). On the loop thread only. */
+static struct {
+    char from[TFN__METRICS_NAME], to[TFN__METRICS_NAME];
+    uint64_t at_ms, calls, ns;
+} seen[MAX_SERVICES * 4];
+static size_t nseen;
+
+static void edge(tfn__jw_t *w, const tfn__server_t *server, const char *from, const char *to)
 {
     tfn__jw_begin_object(w);
     tfn__jw_member_string(w, "from", from);
     tfn__jw_member_string(w, "to", to);
-    tfn__jw_member_literal(w, "calls_per_s", "null");
-    tfn__jw_member_literal(w, "latency_ms", "null");
+    uint64_t calls, ns, now = tfn__now_ms();
+    edge_totals(server, from, to, &calls, &ns);
+    size_t i = 0;
+    while (i < nseen && (strcmp(seen[i].from, from) != 0 || strcmp(seen[i].to, to) != 0))
+        i++;
+    bool known = i < nseen && now > seen[i].at_ms && calls >= seen[i].calls;
+    char text[64];
+    tfn__jw_member_int(w, "calls", (long long)calls);
+    if (known) {
+        uint64_t dc = calls - seen[i].calls, dns = ns - seen[i].ns;
+        snprintf(text, sizeof text, "%.2f", (double)dc * 1000.0 / (double)(now - seen[i].at_ms));
+        tfn__jw_member_literal(w, "calls_per_s", text);
+        snprintf(text, sizeof text, "%.3f", dc ? (double)dns / (double)dc / 1e6 : 0.0);
+        tfn__jw_member_literal(w, "latency_ms", dc ? text : "null");
+    } else {
+        tfn__jw_member_literal(w, "calls_per_s", "null");
+        snprintf(text, sizeof text, "%.3f", calls ? (double)ns / (double)calls / 1e6 : 0.0);
+        tfn__jw_member_literal(w, "latency_ms", calls ? text : "null"); /* since start */
+    }
+    if (i == nseen && nseen < sizeof seen / sizeof seen[0]) {
+        snprintf(seen[i].from, sizeof seen[i].from, "%s", from);
+        snprintf(seen[i].to, sizeof seen[i].to, "%s", to);
+        nseen++;
+    }
+    if (i < nseen) {
+        seen[i].at_ms = now;
+        seen[i].calls = calls;
+        seen[i].ns = ns;
+    }
     tfn__jw_end_object(w);
 }
 
@@ -274,7 +337,10 @@ int tfn__graph_json(const tfn__server_t *server, tfn__buf_t *out)
     tfn__jw_begin_array(&w);
     for (size_t i = 0; i < n; i++)
         for (const tfn_dependency_t *d = services[i]->depends; d && (d->service || d->url); d++)
-            edge(&w, services[i]->name, d->service ? d->service->name : d->name ? d->name : d->url);
+            edge(&w, server, services[i]->name,
+                 d->name      ? d->name
+                 : d->service ? d->service->name
+                              : d->url);
     tfn__jw_end_array(&w);
     tfn__jw_end_object(&w);
     return w.rc;

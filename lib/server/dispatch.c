@@ -210,13 +210,30 @@ static bool awaits_answer(const tfn__request_t *req) { return req->conn || req->
 /* Frees the request once its handler has returned and it needs no answer any more. */
 static void request_maybe_free(tfn__request_t *req)
 {
-    if (req->handler_running || req->queued || awaits_answer(req))
+    if (req->handler_running || req->queued || awaits_answer(req) ||
+        uv_is_closing((uv_handle_t *)&req->timer))
         return;
     if (req->coro) {
         tfn__coro_free(req->coro);
         req->coro = NULL;
     }
     uv_close((uv_handle_t *)&req->timer, on_timer_closed);
+}
+
+/* Nobody wants the answer any more: tell the handler (tfn_ctx_cancelled), drop a thread handler
+ * that has not started yet, and let the layers above cancel the calls still in flight (which
+ * closes their connections: the dependencies see their caller go, and cancel in turn). A queued
+ * request is dropped by start_queued. */
+static void request_cancel(tfn__request_t *req)
+{
+    if (req->cancelled)
+        return;
+    __atomic_store_n(&req->cancelled, true, __ATOMIC_RELAXED);
+    if (req->handler_running && req->api->run == TFN_RUN_IN_THREAD)
+        uv_cancel((uv_req_t *)&req->work); /* only if no thread has taken it: work_done says */
+    const tfn__server_hooks_t *hooks = req->server->config.hooks;
+    if (req->handler_running && hooks && hooks->request_cancelled && !tfn__coro_current())
+        hooks->request_cancelled(req);
 }
 
 bool tfn__request_awaited(const tfn__request_t *req) { return awaits_answer(req); }
@@ -228,6 +245,7 @@ void tfn__request_detach(tfn__request_t *req)
     req->conn = NULL;
     if (req->batch_queued)
         tfn__batch_member_gone(req);
+    request_cancel(req);
     request_maybe_free(req);
 }
 
@@ -236,6 +254,7 @@ void tfn__request_abandon(tfn__request_t *req)
     req->sink = NULL;
     if (req->batch_queued)
         tfn__batch_member_gone(req);
+    request_cancel(req);
     request_maybe_free(req);
 }
 
@@ -301,10 +320,13 @@ static void answer_timeout(tfn__request_t *req)
 static void on_deadline(uv_timer_t *timer)
 {
     tfn__request_t *req = timer->data;
-    if (awaits_answer(req) && !tfn__stream_deadline(req))
+    bool awaited = awaits_answer(req);
+    if (awaited && !tfn__stream_deadline(req))
         answer_timeout(req);
     if (req->batch_queued) /* it will not be run: its batch need not wait for it */
         tfn__batch_member_gone(req);
+    if (awaited) /* answered, too late: whatever it still does is for nobody */
+        request_cancel(req);
 }
 
 /* Sends the answer of a request whose handler has returned. */
@@ -315,7 +337,7 @@ static void answer(tfn__request_t *req)
         return;
     /* A handler computing on the loop past its deadline kept the timer from firing: it is late
      * all the same, and its client was promised an answer within the timeout. */
-    if (tfn__now_ms() > req->deadline_ms) {
+    if (tfn__now_ms() >= req->deadline_ms) { /* as tfn_ctx_remaining_ms == 0 */
         answer_timeout(req);
         return;
     }
@@ -395,8 +417,10 @@ static void coro_main(void *arg) { call_handler(arg); }
 static void work_main(uv_work_t *work) { call_handler(work->data); }
 static void work_done(uv_work_t *work, int status)
 {
-    (void)status;
-    handler_finished(work->data);
+    tfn__request_t *req = work->data;
+    if (status == UV_ECANCELED) /* cancelled before a thread took it: it never ran */
+        req->rc = tfn_ctx_fail(&req->ctx, TFN_ECANCELED, "cancelled before it started");
+    handler_finished(req);
 }
 
 void tfn__request_resume(tfn__request_t *req)
@@ -510,9 +534,12 @@ static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_
         *input = tfn_object(req->arena);
         return *input ? 0 : tfn_error_set(&req->error, TFN_ENOMEM, "out of memory");
     }
-    if (media_is(content_type, TFN__MEDIA_JSON))
-        return tfn__json_decode(req->arena, body->data ? body->data : "", body->len, input,
-                                &req->error);
+    if (media_is(content_type, TFN__MEDIA_JSON)) { /* declared tensors straight to their buffer */
+        int rc = tfn__json_decode_fields(req->arena, body->data ? body->data : "", body->len,
+                                         req->api->inputs, input, &req->error);
+        tfn__buf_free(body); /* nothing decoded from JSON points into its text: free it now */
+        return rc;
+    }
     if (media_is(content_type, TFN__MEDIA_WIRE))
         return tfn__wire_decode(req->arena, body->data ? body->data : "", body->len, input,
                                 &req->error);
@@ -758,6 +785,12 @@ int64_t tfn_ctx_remaining_ms(const tfn_ctx_t *ctx)
 {
     uint64_t now = tfn__now_ms(), deadline = ctx->request->deadline_ms;
     return deadline > now ? (int64_t)(deadline - now) : 0;
+}
+
+bool tfn_ctx_cancelled(const tfn_ctx_t *ctx)
+{
+    return __atomic_load_n(&ctx->request->cancelled, __ATOMIC_RELAXED) ||
+           tfn_ctx_remaining_ms(ctx) == 0;
 }
 
 int tfn_ctx_fail(tfn_ctx_t *ctx, int code, const char *fmt, ...)

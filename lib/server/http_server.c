@@ -33,6 +33,7 @@ enum header_kind {
 static void conn_process(tfn__conn_t *conn);
 static void conn_close(tfn__conn_t *conn);
 static void conn_close_gracefully(tfn__conn_t *conn);
+static void conn_finish_after_eof(tfn__conn_t *conn);
 static void conn_set_reading(tfn__conn_t *conn, bool on);
 static void conn_arm_read_timer(tfn__conn_t *conn);
 
@@ -520,10 +521,18 @@ static void conn_process(tfn__conn_t *conn)
         if (e == HPE_PAUSED && !conn->busy) /* answered already: go on with the next */
             http_parser_pause(&conn->parser, 0);
     }
-    if (!conn->closing && !conn->lingering) {
-        conn_set_reading(conn, !conn->busy);
-        conn_arm_read_timer(conn); /* idle or mid-request, as the parse left it */
+    if (conn->closing || conn->lingering)
+        return;
+    if (conn->peer_eof && !conn->busy) { /* half-closed: every request it sent is answered */
+        conn_finish_after_eof(conn);
+        return;
     }
+    /* While a handler has the request the connection still reads, so that a client that goes
+     * away is noticed at once and its request cancelled (tfn__request_detach); pipelined bytes
+     * wait in `in`, and reading pauses when `in` has no room for another chunk. */
+    conn_set_reading(conn,
+                     !conn->busy || (!conn->peer_eof && conn->in.len + READ_CHUNK <= conn->in.max));
+    conn_arm_read_timer(conn); /* idle or mid-request, as the parse left it */
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -559,7 +568,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     tfn__conn_t *conn = stream->data;
     (void)buf;
     if (nread < 0) {
-        /* EOF or error. A request still in its handler keeps running; its answer is dropped. */
+        /* EOF or error while a handler has a request: the client has gone (as nginx takes it),
+         * and closing cancels the request — unless pipelined requests wait behind it, which
+         * says the client half-closed after sending them all: answer them, then close. */
+        if (nread == UV_EOF && conn->busy && conn->in.len > 0 && !conn->lingering) {
+            conn->peer_eof = true;
+            conn_set_reading(conn, false);
+            return;
+        }
         conn_close(conn);
         return;
     }
@@ -659,8 +675,8 @@ static uint64_t wait_left(const tfn__conn_t *conn, uint64_t now, uint64_t limit,
 static void on_read_timeout(uv_timer_t *timer)
 {
     tfn__conn_t *conn = timer->data;
-    if (conn->closing || conn->lingering || !conn->reading)
-        return; /* re-armed when reading resumes */
+    if (conn->closing || conn->lingering || !conn->reading || conn->busy)
+        return; /* re-armed when reading resumes, or when the busy request is answered */
     bool head;
     uint64_t left = wait_left(conn, uv_now(conn->server->loop), read_limit(conn), &head);
     if (left > 0) {
@@ -716,6 +732,24 @@ static void conn_close_gracefully(tfn__conn_t *conn)
     }
     uv_timer_start(&conn->linger, on_linger_timeout, LINGER_MS, 0);
     conn_set_reading(conn, true);
+}
+
+static void on_shutdown_after_eof(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn_close(req->data);
+}
+
+/* The client half-closed and has had every answer: send what is queued, then close (reading
+ * again would only return the EOF once more). */
+static void conn_finish_after_eof(tfn__conn_t *conn)
+{
+    conn->lingering = true;
+    conn->shutdown.data = conn;
+    if (uv_shutdown(&conn->shutdown, &conn->io.stream, on_shutdown_after_eof) != 0)
+        conn_close(conn);
+    else
+        uv_timer_start(&conn->linger, on_linger_timeout, LINGER_MS, 0);
 }
 
 /* The cap on open connections (traffic.max_connections, kept under the descriptor limit): how

@@ -150,6 +150,9 @@ typedef struct tfn__server_hooks {
     /** The worker's dependency `i` (from 0) as this layer sees it, for the docs page's graph:
      *  false when there is no such dependency. Strings stay valid while the worker runs. */
     bool (*dependency)(const tfn__server_t *server, size_t i, tfn__dep_view_t *view);
+    /** Nobody wants a request's answer any more (client gone, deadline passed, caller gave up):
+     * cancel what it still has in flight. On the loop, never from inside a coroutine. */
+    void (*request_cancelled)(tfn__request_t *req);
 } tfn__server_hooks_t;
 
 /** The worker handed to init/shutdown hooks. */
@@ -236,6 +239,7 @@ struct tfn__conn {
     bool in_body;          /* its head is parsed and a Content-Length body is being read */
     bool reading_body;     /* the current read goes straight into `body` (on_alloc) */
     bool closing;          /* uv_close called */
+    bool peer_eof;         /* the client half-closed with pipelined requests still to answer */
     unsigned requests;     /* requests read on it so far */
     int open_handles;      /* the stream and the timer; freed when both are closed */
     uv_shutdown_t shutdown;
@@ -306,6 +310,7 @@ struct tfn__request {
     bool responded;
     const tfn__codec_t *codec; /* a protocol's codec (tfn__dispatch_api_with); NULL: tiffin's */
     void *codec_state;
+    bool cancelled; /* nobody wants the answer any more; atomic: read by tfn_ctx_cancelled */
     struct tfn_ctx ctx;
     uint64_t deadline_ms; /* uv_now() based */
     uv_timer_t timer;
@@ -481,6 +486,8 @@ tfn__server_t *tfn__server_new(uv_loop_t *loop, const tfn_service_t *svc,
 void tfn__server_free(tfn__server_t *server);
 /** Is the worker ready as far as the layers above know (config.hooks->ready)? */
 bool tfn__server_hooks_ready(const tfn__server_t *server, char *why, size_t len);
+/** Raises the soft RLIMIT_NOFILE to the hard limit (limits.c); a failure is only logged. */
+void tfn__raise_nofile_limit(void);
 /** Runs one worker until it is told to stop; returns the process exit code. */
 int tfn__serve(const tfn_service_t *service, const tfn__serve_config_t *config);
 /** Nothing is in flight any more: memory a burst left free is handed back soon. */

@@ -506,6 +506,7 @@ int tfn__serve(const tfn_service_t *svc, const tfn__serve_config_t *config)
         tfn__log("error", "%s", err.message);
         return 1;
     }
+    tfn__raise_nofile_limit(); /* parked requests hold descriptors: allow the hard limit */
     uv_loop_t *loop = malloc(sizeof *loop);
     if (!loop || uv_loop_init(loop) != 0) {
         free(loop);

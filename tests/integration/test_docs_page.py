@@ -109,7 +109,15 @@ def test_graph_json_of_a_served_graph(make_server):
         ("Pipeline", "Preprocessing"), ("Pipeline", "InferenceModel"),
         ("Pipeline", "Postprocessing")}
     assert g["services"][0]["health"]["served"] >= 1
-    assert all(e["calls_per_s"] is None and e["latency_ms"] is None for e in g["edges"])
+    # Edges carry what the metrics region counted (every worker of the graph): one request so far
+    # made one call on each edge; the rate needs a second poll.
+    assert all(e["calls"] == 1 for e in g["edges"]), g["edges"]
+    for _ in range(4):
+        assert s.post("classify", {"values": [1.0, 2.0]}).status == 200
+    time.sleep(0.05)
+    g = s.get("/graph.json").json()
+    for e in g["edges"]:
+        assert e["calls"] == 5 and e["calls_per_s"] > 0 and e["latency_ms"] > 0, e
 
 
 def test_page_lists_apis_and_a_form_answers(make_server, browser):

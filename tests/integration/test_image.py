@@ -38,8 +38,11 @@ def image():
     if p.returncode != 0:
         pytest.skip("podman could not be installed: " + (p.stderr or p.stdout)[-500:])
     tag = "localhost/tiffin/%s:test-%s" % (APP, os.path.basename(BUILD))
+    # The same make variables as the build under test (tests/run.sh: build/ is gcc, build-san/
+    # clang with the sanitizers), so make relinks nothing with another compiler.
+    same_build = ["SAN=1", "CC=clang"] if os.path.basename(BUILD).endswith("-san") else []
     p = subprocess.run(["make", "-s", "image", "APP=" + APP, "BUILD=" + os.path.relpath(BUILD, ROOT),
-                        "IMAGE_TAG=" + tag],
+                        "IMAGE_TAG=" + tag, *same_build],
                        cwd=ROOT, capture_output=True, text=True, timeout=900)
     if p.returncode != 0 and "debootstrap" in p.stdout + p.stderr and not \
             podman("image", "exists", BASE, check=False).returncode == 0:
