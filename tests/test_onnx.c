@@ -17,6 +17,7 @@
 #define TFN_TEST_MODELS "build/deps/models"
 #endif
 #define DIGITS   TFN_TEST_MODELS "/digits-mlp.onnx"
+#define OCR_REC  TFN_TEST_MODELS "/ocr-rec.onnx"
 #define EXPECTED TFN_TEST_MODELS "/digits-mlp-expected.txt"
 #define ROWS     8
 
@@ -273,6 +274,44 @@ static void test_service_in_graph(void)
     CHECK_EQ_INT(err.code, TFN_EINVAL);
 }
 
+/* Custom metadata: PP-OCRv4's recogniser keeps its 6,623-character dictionary under
+ * "character" (RapidOCR reads it with get_modelmeta().custom_metadata_map and splitlines); the
+ * digits MLP has none of that key. */
+static void test_metadata(void)
+{
+    tfn_onnx_model_t *m = NULL;
+    tfn_error_t err;
+    CHECK_EQ_INT(tfn_onnx_load(OCR_REC, NULL, &m, &err), 0);
+    if (!m)
+        return;
+    const char *dict = tfn_onnx_metadata(m, "character");
+    CHECK(dict != NULL);
+    if (dict) {
+        size_t lines = 0;
+        for (const char *p = dict; *p; p++)
+            lines += *p == '\n';
+        if (dict[0] && dict[strlen(dict) - 1] != '\n')
+            lines++;
+        CHECK_EQ_INT(lines, 6623);
+    }
+    int found = 0;
+    size_t nkeys = 0;
+    for (const char *k; (k = tfn_onnx_metadata_key(m, nkeys)); nkeys++)
+        found += strcmp(k, "character") == 0;
+    CHECK_EQ_INT(found, 1);
+    CHECK(tfn_onnx_metadata_key(m, nkeys) == NULL);
+    CHECK(tfn_onnx_metadata(m, "no such key") == NULL);
+    CHECK(tfn_onnx_metadata(m, NULL) == NULL);
+    CHECK(tfn_onnx_metadata(NULL, "character") == NULL);
+    tfn_onnx_free(m);
+
+    CHECK_EQ_INT(tfn_onnx_load(DIGITS, NULL, &m, &err), 0);
+    if (!m)
+        return;
+    CHECK(tfn_onnx_metadata(m, "character") == NULL);
+    tfn_onnx_free(m);
+}
+
 int main(void)
 {
     if (read_expected() != 0) {
@@ -285,5 +324,6 @@ int main(void)
     RUN(test_bad_files);
     RUN(test_cuda_on_cpu_runtime);
     RUN(test_service_in_graph);
+    RUN(test_metadata);
     return check_summary("onnx");
 }

