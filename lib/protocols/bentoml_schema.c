@@ -13,7 +13,11 @@
  *     it as nested lists;
  *   - a tensor output comes back as a numpy array, an object as a dict, other values as parsed;
  *   - a string output is {"type": ["string"]}: the client reads a plain {"type": "string"} as
- *     text/plain (the raw body), whereas tiffin answers JSON.
+ *     text/plain (the raw body), whereas tiffin answers JSON;
+ *   - a streaming API's output carries "is_stream": true, as Service.schema() marks one: the
+ *     client then sends the request with stream=True and yields what each read of the body
+ *     returns (deserialized on its own), so a streamed string output is a plain
+ *     {"type": "string"}: tiffin streams its pieces as raw text/plain, which the client decodes.
  * A 4xx or 5xx answer becomes BentoML's exception for that status (map_exception in the client:
  * 400 InvalidArgument, 404 NotFound, 429 TooManyRequests, 503 ServiceUnavailable, ...).
  */
@@ -85,10 +89,17 @@ static void field_schema(tfn__jw_t *w, const tfn_field_t *f)
     tfn__jw_end_object(w);
 }
 
-static void output_schema(tfn__jw_t *w, tfn_type_t type)
+static void output_schema(tfn__jw_t *w, tfn_type_t type, bool stream)
 {
     tfn__jw_begin_object(w);
     tfn__jw_member_string(w, "title", "Output");
+    if (stream)
+        tfn__jw_member_literal(w, "is_stream", "true");
+    if (stream && type == TFN_TYPE_STRING) { /* raw text pieces (see the top of this file) */
+        tfn__jw_member_string(w, "type", "string");
+        tfn__jw_end_object(w);
+        return;
+    }
     switch (type) {
     case TFN_TYPE_NULL: tfn__jw_member_string(w, "type", "null"); break;
     case TFN_TYPE_BOOL: tfn__jw_member_string(w, "type", "boolean"); break;
@@ -150,7 +161,7 @@ static void route(tfn__jw_t *w, const tfn_api_t *api)
     tfn__jw_member_literal(w, "additionalProperties", "false");
     tfn__jw_end_object(w);
     tfn__jw_key(w, "output");
-    output_schema(w, api->output);
+    output_schema(w, api->output, api->stream);
     tfn__jw_member_literal(w, "is_task", api->task.enabled ? "true" : "false");
     tfn__jw_end_object(w);
 }

@@ -119,3 +119,79 @@ def test_bentoml_client_submits_and_gets_tasks(make_server, bentoml_python, tmp_
     assert r["result"]["y"] == 42
     assert r["failed_status"] == "failed" and r["failed_get"] is not None, r
     assert r["retry_is_new"] is True
+
+
+# BentoML's clients against examples/streaming's entry (Detokenizer.generate streams text): the
+# schema marks the output "is_stream", so a call returns a (sync or async) generator of pieces.
+STREAM_CLIENT = r'''
+import asyncio, json, sys, time
+import bentoml
+from bentoml.exceptions import BentoMLException
+
+url = sys.argv[1]
+out = {}
+with bentoml.SyncHTTPClient(url, server_ready_timeout=10) as c:
+    start = time.monotonic()
+    gen = c.generate(prompt="the cat", max_tokens=6, delay_ms=150)
+    out["sync_type"] = type(gen).__name__
+    pieces, arrivals = [], []
+    for p in gen:
+        pieces.append(p)
+        arrivals.append(time.monotonic() - start)
+    out["sync"], out["sync_arrivals"] = pieces, arrivals
+    got = []
+    try:
+        for p in c.generate(prompt="the cat", max_tokens=6, delay_ms=20, fail_at=3):
+            got.append(p)
+        out["mid_error"] = "no exception"
+    except Exception as e:
+        out["mid_error"] = [type(e).__module__ + "." + type(e).__name__, "".join(got)]
+    try:
+        list(c.generate(prompt="the cat", fail_at=0))
+        out["first_error"] = "no exception"
+    except BentoMLException as e:
+        out["first_error"] = {"class": type(e).__name__, "status": int(e.error_code),
+                              "body": json.loads(e.message)}
+
+async def main():
+    async with bentoml.AsyncHTTPClient(url, server_ready_timeout=10) as c:
+        gen = c.generate(prompt="the dog", max_tokens=5, delay_ms=20)
+        out["async_type"] = type(gen).__name__
+        out["async"] = [p async for p in gen]
+
+asyncio.run(main())
+print(json.dumps(out))
+'''
+
+
+def test_bentoml_client_reads_a_relayed_stream(make_server, bentoml_python):
+    """BentoML's SyncHTTPClient and AsyncHTTPClient call examples/streaming's entry (Tokenizer ->
+    Generator's stream -> Detokenizer's text stream, three processes) and get the pieces as a
+    generator, as they come. /schema.json marks the route's output `"is_stream": true` with
+    `"type": "string"`, as BentoML's Service.schema() does for a generator returning str; the
+    client then yields one string per read of the chunked text/plain body (one per piece here,
+    since the pieces are 150 ms apart; pieces that arrive together may come as one string, as
+    with a BentoML server). On BentoML's side: an error mid-stream is not readable as an error —
+    a text/plain stream has no error framing, tiffin ends it unterminated and the client raises
+    httpx's RemoteProtocolError after the pieces already yielded; a failure before the first piece
+    is an ordinary 500 that the client raises as BentoMLException with tiffin's error body."""
+    from test_streaming import STREAMING, read_ready
+    s = make_server(STREAMING, wait_ready=False)
+    read_ready(s)
+    s.wait_ready()
+    route = {r["name"]: r for r in s.get("/schema.json").json()["routes"]}["generate"]
+    assert route["output"] == {"title": "Output", "is_stream": True, "type": "string"}
+    out = subprocess.run([bentoml_python, "-c", STREAM_CLIENT, "http://127.0.0.1:%d" % s.port],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-4000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["sync_type"] == "generator" and r["async_type"] == "async_generator", r
+    assert "".join(r["sync"]) == "sat a flew saw bird mat"
+    # Six pieces 150 ms apart come as several items, the first long before the last.
+    assert len(r["sync"]) >= 4, r["sync"]
+    assert r["sync_arrivals"][-1] - r["sync_arrivals"][0] >= 0.5, r["sync_arrivals"]
+    assert "".join(r["async"]) == "ran away on cat sat"
+    assert r["mid_error"] == ["httpx.RemoteProtocolError", "sat a flew"], r["mid_error"]
+    fe = r["first_error"]
+    assert fe["class"] == "BentoMLException" and fe["status"] == 500, fe
+    assert fe["body"]["code"] == "EHANDLER" and fe["body"]["service"] == "Generator"
