@@ -533,21 +533,11 @@ static int cmd_serve(int argc, char **argv, const tfn_service_t *svc)
 
     /* Workers of each service: its own `workers`, or --workers. */
     unsigned nworkers_of[TFN__GRAPH_MAX], max_workers_of[TFN__GRAPH_MAX];
-    for (size_t i = 0; i < graph.n; i++) {
-        nworkers_of[i] = graph.services[i]->workers ? graph.services[i]->workers : 1;
-        max_workers_of[i] = graph.services[i]->max_workers;
-    }
-    for (size_t k = 0; k < nworkers; k++) {
-        size_t i;
-        unsigned lo, hi;
-        char why[256];
-        if (tfn__workers_parse(&graph, workers[k], TFN__MAX_WORKERS, &i, &lo, &hi, why,
-                               sizeof why) != 0) {
-            fprintf(stderr, "%s serve: %s\n", program, why);
-            return EXIT_USAGE;
-        }
-        nworkers_of[i] = lo;
-        max_workers_of[i] = hi;
+    char why[256];
+    if (tfn__workers_ranges(&graph, workers, nworkers, nworkers_of, max_workers_of, why,
+                            sizeof why) != 0) {
+        fprintf(stderr, "%s serve: %s\n", program, why);
+        return EXIT_USAGE;
     }
     /* One worker of one service that asks for no resources runs in this very process; anything
      * more is supervised: several processes, or limits the supervisor must enforce. */

@@ -346,6 +346,24 @@ int tfn__workers_parse(const tfn__graph_t *graph, const char *arg, unsigned most
     return 0;
 }
 
+int tfn__workers_ranges(const tfn__graph_t *graph, const char *const *args, size_t nargs,
+                        unsigned *min, unsigned *max, char *err, size_t err_size)
+{
+    for (size_t i = 0; i < graph->n; i++) {
+        min[i] = graph->services[i]->workers ? graph->services[i]->workers : 1;
+        max[i] = graph->services[i]->max_workers;
+    }
+    for (size_t k = 0; k < nargs; k++) {
+        size_t i;
+        unsigned lo, hi;
+        if (tfn__workers_parse(graph, args[k], TFN__MAX_WORKERS, &i, &lo, &hi, err, err_size))
+            return -1;
+        min[i] = lo;
+        max[i] = hi;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The command
  * ------------------------------------------------------------------------------------------- */
@@ -435,21 +453,10 @@ int tfn__manifests_main(int argc, char **argv, const tfn_service_t *service, con
         return 1;
     }
     unsigned min[TFN__GRAPH_MAX], max[TFN__GRAPH_MAX];
-    for (size_t i = 0; i < graph.n; i++) {
-        min[i] = graph.services[i]->workers ? graph.services[i]->workers : 1;
-        max[i] = graph.services[i]->max_workers;
-    }
-    for (size_t k = 0; k < nworkers; k++) {
-        size_t i;
-        unsigned lo, hi;
-        char why[256];
-        if (tfn__workers_parse(&graph, workers[k], TFN__MAX_WORKERS, &i, &lo, &hi, why,
-                               sizeof why) != 0) {
-            fprintf(stderr, "%s manifests: %s\n", program, why);
-            return EXIT_USAGE;
-        }
-        min[i] = lo;
-        max[i] = hi;
+    char why[256];
+    if (tfn__workers_ranges(&graph, workers, nworkers, min, max, why, sizeof why) != 0) {
+        fprintf(stderr, "%s manifests: %s\n", program, why);
+        return EXIT_USAGE;
     }
     cfg.min_workers = min;
     cfg.max_workers = max;

@@ -59,4 +59,13 @@ int tfn__manifests_main(int argc, char **argv, const tfn_service_t *service, con
 int tfn__workers_parse(const tfn__graph_t *graph, const char *arg, unsigned most, size_t *index,
                        unsigned *min, unsigned *max, char *err, size_t err_size);
 
+/**
+ * The workers of each service of `graph` (graph order, `graph->n` entries in `min` and `max`):
+ * its `workers` (at least 1) and `max_workers` (0: fixed), then the `nargs` --workers arguments
+ * in order (tfn__workers_parse, with TFN__MAX_WORKERS). Returns 0, or -1 with a message in `err`
+ * ("--workers ...: ..."). What `serve` supervises and what `manifests` writes come from here.
+ */
+int tfn__workers_ranges(const tfn__graph_t *graph, const char *const *args, size_t nargs,
+                        unsigned *min, unsigned *max, char *err, size_t err_size);
+
 #endif
