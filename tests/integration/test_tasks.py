@@ -194,8 +194,12 @@ def test_a_task_whose_worker_died_is_failed(make_server, tmp_path):
     s = make_server(TASKSVC, env={"TFN_DATA_DIR": str(tmp_path / "data"), "TASKSVC_WORKERS": "2"})
     tid = submit(s, "work", {"x": 7, "sleep_ms": 3000})
     time.sleep(0.3)
-    pids = {s.get("/healthz").json()["pid"] for _ in range(20)}
-    for pid in pids:  # the one running it is among them
+    # Every worker process of the supervisor (the one running the task is among them): from
+    # /proc, not from /healthz, which the kernel may hand to the same worker every time.
+    with open("/proc/%d/task/%d/children" % (s.proc.pid, s.proc.pid)) as f:
+        pids = [int(c) for c in f.read().split()]
+    assert len(pids) == 2, pids
+    for pid in pids:
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while len(re.findall("restarted service 'Tasks'", s.stderr())) < len(pids):
