@@ -247,6 +247,20 @@ static void field_schema(tfn__jw_t *w, const tfn_field_t *f)
     tfn__jw_end_object(w);
 }
 
+/* The binary encoding's entry of a "content" object: the same value in application/vnd.tiffin. */
+static void wire_media(tfn__jw_t *w)
+{
+    tfn__jw_key(w, TFN__MEDIA_WIRE);
+    tfn__jw_begin_object(w);
+    tfn__jw_key(w, "schema");
+    tfn__jw_begin_object(w);
+    tfn__jw_member_string(w, "type", "string");
+    tfn__jw_member_string(w, "format", "binary");
+    tfn__jw_member_string(w, "description", wire_description);
+    tfn__jw_end_object(w);
+    tfn__jw_end_object(w);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Responses
  * ------------------------------------------------------------------------------------------- */
@@ -310,15 +324,7 @@ static void output_response(tfn__jw_t *w, const tfn_api_t *api)
     type_members(w, api->output, true);
     tfn__jw_end_object(w);
     tfn__jw_end_object(w);
-    tfn__jw_key(w, TFN__MEDIA_WIRE);
-    tfn__jw_begin_object(w);
-    tfn__jw_key(w, "schema");
-    tfn__jw_begin_object(w);
-    tfn__jw_member_string(w, "type", "string");
-    tfn__jw_member_string(w, "format", "binary");
-    tfn__jw_member_string(w, "description", wire_description);
-    tfn__jw_end_object(w);
-    tfn__jw_end_object(w);
+    wire_media(w);
     tfn__jw_end_object(w);
     tfn__jw_end_object(w);
 }
@@ -381,15 +387,7 @@ static void request_body(tfn__jw_t *w, const tfn_api_t *api)
     tfn__jw_end_object(w);
     tfn__jw_end_object(w);
 
-    tfn__jw_key(w, TFN__MEDIA_WIRE);
-    tfn__jw_begin_object(w);
-    tfn__jw_key(w, "schema");
-    tfn__jw_begin_object(w);
-    tfn__jw_member_string(w, "type", "string");
-    tfn__jw_member_string(w, "format", "binary");
-    tfn__jw_member_string(w, "description", wire_description);
-    tfn__jw_end_object(w);
-    tfn__jw_end_object(w);
+    wire_media(w);
 
     tfn__jw_end_object(w);
     tfn__jw_end_object(w);
