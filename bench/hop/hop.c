@@ -34,7 +34,9 @@ static const tfn_field_t any_in[] = {
 /* Waits without blocking the worker, then answers {"ms": ms}. */
 static int pause_api(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
-    tfn_sleep(ctx, (uint32_t)tfn_as_int(tfn_object_get(in, "ms")));
+    int rc = tfn_sleep(ctx, (uint32_t)tfn_as_int(tfn_object_get(in, "ms")));
+    if (rc != 0)
+        return tfn_ctx_fail(ctx, rc, "woken early: %s", tfn_strerror(rc));
     *out = (tfn_value_t *)in;
     return 0;
 }

@@ -76,10 +76,12 @@ static int generate_tokens(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **
         if (i == fail_at)
             return tfn_ctx_fail(ctx, TFN_EHANDLER, "the generator failed at token %lld",
                                 (long long)i);
-        if (delay && tfn_sleep(ctx, (uint32_t)delay) != 0)
-            return TFN_ENOMEM;
+        int rc = delay ? tfn_sleep(ctx, (uint32_t)delay) : 0;
+        if (rc != 0) /* the deadline came, or the client went away */
+            return tfn_ctx_fail(ctx, rc, "stopped after %lld tokens: %s", (long long)i,
+                                tfn_strerror(rc));
         last = 1 + (last * 7 + 3) % (VOCAB - 1); /* the "model": a fixed next-token table */
-        int rc = tfn_stream_send(ctx, tfn_int(tfn_ctx_arena(ctx), last));
+        rc = tfn_stream_send(ctx, tfn_int(tfn_ctx_arena(ctx), last));
         if (rc != 0)
             return rc;
     }

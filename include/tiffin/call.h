@@ -96,8 +96,12 @@ int tfn_call(tfn_ctx_t *ctx, const char *dependency, const char *api, const tfn_
 
 /**
  * Suspends the handler for `ms` milliseconds without blocking the worker (other requests go on),
- * for back-off between retries, say. Never sleeps past the request's deadline. Returns 0, or
- * TFN_EINVAL from a handler that runs in a thread (sleep there with nanosleep), or TFN_ENOMEM.
+ * for back-off between retries, say. Never sleeps past the request's deadline. Returns 0 when it
+ * slept `ms`; TFN_ETIMEOUT when the deadline came first (it sleeps until then, or not at all
+ * when it has passed); TFN_ECANCELED when the request was cancelled (its caller went away),
+ * at once if that happens during the sleep; TFN_EINVAL from a handler that runs in a thread
+ * (sleep there with nanosleep); TFN_ENOMEM. Pass a non-zero result on with tfn_ctx_fail: the
+ * request's answer is a 504 (or nobody's) by then.
  */
 int tfn_sleep(tfn_ctx_t *ctx, uint32_t ms);
 

@@ -336,38 +336,54 @@ int tfn_ctx_fail_with(tfn_ctx_t *ctx, const tfn_error_t *err)
  * Sleeping
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct nap {
+/* A sleep in progress: its timer, and where tfn_sleep finds how it ended. Heap, not the
+ * handler's frame: the timer's close outlives the sleep. */
+typedef struct tfn__nap {
     uv_timer_t timer;
     tfn__request_t *req;
+    int *result; /* in the sleeping handler's frame; NULL once it has been woken */
 } nap_t;
 
 static void on_nap_closed(uv_handle_t *handle) { free(handle->data); }
 
-static void on_nap_over(uv_timer_t *timer)
+/* Ends the sleep with `rc` and resumes the handler. */
+static void nap_wake(nap_t *nap, int rc)
 {
-    nap_t *nap = timer->data;
     tfn__request_t *req = nap->req;
-    uv_close((uv_handle_t *)timer, on_nap_closed);
+    *nap->result = rc;
+    nap->result = NULL;
+    req->nap = NULL;
+    uv_timer_stop(&nap->timer);
+    uv_close((uv_handle_t *)&nap->timer, on_nap_closed);
     tfn__request_resume(req);
 }
+
+static void on_nap_over(uv_timer_t *timer) { nap_wake(timer->data, 0); }
 
 int tfn_sleep(tfn_ctx_t *ctx, uint32_t ms)
 {
     tfn__request_t *req = ctx->request;
     if (!tfn__coro_current())
         return tfn_error_set(NULL, TFN_EINVAL, NULL);
+    if (req->cancelled)
+        return TFN_ECANCELED;
     int64_t left = tfn_ctx_remaining_ms(ctx);
-    if ((int64_t)ms > left)
-        ms = (uint32_t)left;
-    nap_t *nap = malloc(sizeof *nap); /* heap: the timer's close outlives this frame */
+    if (left <= 0)
+        return TFN_ETIMEOUT;
+    /* Cut at the deadline: the request is over then, and the sleep says so. */
+    bool cut = (int64_t)ms >= left;
+    nap_t *nap = malloc(sizeof *nap);
     if (!nap)
         return TFN_ENOMEM;
+    int result = 0;
     nap->req = req;
+    nap->result = &result;
+    req->nap = nap;
     uv_timer_init(req->server->loop, &nap->timer);
     nap->timer.data = nap;
-    uv_timer_start(&nap->timer, on_nap_over, ms, 0);
-    tfn__coro_yield(); /* resumed by on_nap_over */
-    return 0;
+    uv_timer_start(&nap->timer, on_nap_over, cut ? (uint64_t)left : ms, 0);
+    tfn__coro_yield(); /* resumed by nap_wake: the timer, or the request's cancellation */
+    return result == 0 && cut ? TFN_ETIMEOUT : result;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -389,7 +405,9 @@ void tfn__futures_cancel_request(tfn__request_t *req)
                     "cancelled: the request's caller went away or its deadline "
                     "passed");
     }
-    if (resume) /* the handler is suspended in tfn_await on one of them: it sees the error now */
+    if (req->nap) /* the handler sleeps: it wakes now, and its sleep says why */
+        nap_wake(req->nap, TFN_ECANCELED);
+    else if (resume) /* the handler is suspended in tfn_await on one of them: it sees the error */
         tfn__request_resume(req);
 }
 

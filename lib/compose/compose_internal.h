@@ -34,7 +34,8 @@ extern const tfn__server_hooks_t tfn__compose_hooks;
 /** The handler has returned: abandon the calls it did not wait for. */
 void tfn__futures_cancel(tfn__request_t *req);
 /** Nobody wants the request's answer: cancel its calls in flight (TFN_ECANCELED), closing their
- * connections so that the dependencies cancel too, and resume a handler awaiting one of them. */
+ * connections so that the dependencies cancel too, and resume a handler awaiting one of them or
+ * sleeping in tfn_sleep. */
 void tfn__futures_cancel_request(tfn__request_t *req);
 /** The request is being freed: free what its calls' answers hold. */
 void tfn__futures_release(tfn__request_t *req);

@@ -295,6 +295,7 @@ struct tfn__request {
     tfn__sink_fn sink; /* or: where the answer goes, for a caller in this process */
     void *sink_arg;
     tfn_future_t *futures; /* dependency calls the handler made (call.c) */
+    struct tfn__nap *nap;  /* the handler's tfn_sleep in progress, or NULL (call.c) */
     uint32_t timeout_ms;   /* the handler's deadline, from now: config or caller's, less */
     tfn_arena_t *arena;    /* owns everything below that is not a uv handle */
     tfn__buf_t body;       /* the request body (binary tensors point into it) */

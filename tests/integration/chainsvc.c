@@ -9,8 +9,9 @@
 static int work(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
     int64_t ms = tfn_as_int(tfn_object_get(in, "ms"));
-    if (ms > 0)
-        tfn_sleep(ctx, (uint32_t)ms);
+    int rc = ms > 0 ? tfn_sleep(ctx, (uint32_t)ms) : 0;
+    if (rc != 0)
+        return tfn_ctx_fail(ctx, rc, "woken after less than %lld ms", (long long)ms);
     tfn_arena_t *a = tfn_ctx_arena(ctx);
     *out = tfn_object(a);
     return tfn_object_set(a, *out, "done", tfn_int(a, ms));

@@ -25,7 +25,9 @@ static int64_t now_ms(void)
 static int dep_sleep(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
     int64_t ms = tfn_as_int(tfn_object_get(in, "ms"));
-    tfn_sleep(ctx, (uint32_t)ms);
+    int rc = tfn_sleep(ctx, (uint32_t)ms);
+    if (rc != 0) /* cut by the deadline or the caller's going away */
+        return tfn_ctx_fail(ctx, rc, "woken after less than %lld ms", (long long)ms);
     tfn_arena_t *a = tfn_ctx_arena(ctx);
     *out = tfn_object(a);
     return tfn_object_set(a, *out, "slept", tfn_int(a, ms));
