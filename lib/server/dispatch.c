@@ -201,6 +201,8 @@ static void on_timer_closed(uv_handle_t *handle)
     if (hooks && hooks->request_free)
         hooks->request_free(req);
     tfn__buf_free(&req->body);
+    tfn__shm_region_unref(req->shm.own); /* its input may have pointed into them */
+    tfn__shm_region_unref(req->shm.peer);
     tfn_arena_free(req->arena); /* req itself lives in its arena */
 }
 
@@ -359,10 +361,14 @@ static void answer(tfn__request_t *req)
             deliver_error(req);
             return;
         }
-        rc = req->wire_response ? tfn__wire_encode(req->output, &body)
+        char shm_header[64];
+        shm_header[0] = '\0';
+        rc = req->wire_response ? tfn__conn_shm_encode(req->conn, req, req->output, &body,
+                                                       shm_header, sizeof shm_header)
                                 : tfn__json_encode(req->output, &body);
         if (rc == 0) {
-            deliver(req, 200, req->wire_response ? TFN__MEDIA_WIRE : TFN__MEDIA_JSON, &body);
+            deliver_with(req, 200, req->wire_response ? TFN__MEDIA_WIRE : TFN__MEDIA_JSON, &body,
+                         shm_header[0] ? shm_header : NULL);
             return;
         }
         tfn__buf_free(&body);
@@ -526,6 +532,31 @@ static void start_queued(tfn__server_t *server)
     }
 }
 
+/* The binary encoding, whose tensors may point into the connection's shared memory. */
+static int decode_wire(tfn__request_t *req, tfn_value_t **input)
+{
+    tfn__buf_t *body = &req->body;
+    tfn__conn_t *conn = req->conn;
+    tfn__shm_use_t use;
+    int rc = tfn__wire_decode_shm(req->arena, body->data ? body->data : "", body->len,
+                                  conn ? &conn->shm : NULL, false, &use, input, &req->error);
+    if (rc == TFN_EBADWIRE && conn && conn->shm_error.code) /* the region was refused: why */
+        return tfn_error_set(&req->error, conn->shm_error.code, "%s", conn->shm_error.message);
+    if (rc)
+        return rc;
+    size_t max = req->server->config.traffic.max_body_bytes;
+    if (use.bytes > max || body->len > max - use.bytes)
+        return tfn_error_set(&req->error, TFN_ETOOBIG,
+                             "request of %zu bytes with its shared memory (at most %zu)",
+                             body->len + use.bytes, max);
+    /* The regions stay mapped while the input points into them, whatever the connection does */
+    if (use.own)
+        req->shm.own = tfn__shm_region_ref(conn->shm.own);
+    if (use.peer)
+        req->shm.peer = tfn__shm_region_ref(conn->shm.peer);
+    return 0;
+}
+
 /* Decodes the body as the request's media type says. An empty body without a media type is an
  * empty object, so APIs without inputs can be called with a bare POST. */
 static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_t **input)
@@ -542,8 +573,7 @@ static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_
         return rc;
     }
     if (media_is(content_type, TFN__MEDIA_WIRE))
-        return tfn__wire_decode(req->arena, body->data ? body->data : "", body->len, input,
-                                &req->error);
+        return decode_wire(req, input);
     return tfn_error_set(&req->error, TFN_EMEDIATYPE,
                          "Content-Type '%s' is not supported: send application/json or "
                          "application/vnd.tiffin",
@@ -662,6 +692,7 @@ void tfn__dispatch_api_with(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t 
     }
     req->keep_alive = keep_alive;
     req->wire_response = accepts_wire(conn->accept);
+    req->shm_ok = conn->shm_announced;
     tfn__observe_begin(req, conn);
     req->conn = conn;
     conn->active = req;
