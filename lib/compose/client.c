@@ -22,6 +22,9 @@
 
 /* Idle connections kept per pool; more are closed when they become idle. */
 #define MAX_IDLE 256
+/* Bytes of shared-memory regions idle connections may keep per pool: a burst of parallel calls
+ * with large tensors leaves at most this much behind (beyond it, connections close). */
+#define MAX_IDLE_SHM ((size_t)128 << 20)
 /* An idle connection older than this is not reused: servers close idle keep-alive connections
  * (tiffin's after 60 s, --idle-timeout), and a request sent just as they do would fail. */
 #define MAX_IDLE_AGE_MS 45000
@@ -33,6 +36,8 @@ typedef tfn__client_conn_t conn_t;
 static char read_chunk[READ_CHUNK];
 
 static void conn_begin(conn_t *conn);
+static bool keep_idle(const tfn__pool_t *pool, const conn_t *conn);
+static size_t shm_bytes(const conn_t *conn);
 
 /* ---------------------------------------------------------------------------------------------
  * Exchanges
@@ -119,7 +124,7 @@ void tfn__pool_release(struct tfn__lease *lease)
     tfn__pool_t *pool = conn->pool;
     if (conn->closing)
         tfn__client_conn_maybe_free(conn);
-    else if (pool->freeing || pool->nidle >= MAX_IDLE)
+    else if (!keep_idle(pool, conn))
         tfn__client_conn_close(conn);
     else
         tfn__client_idle_push(pool, conn);
@@ -141,6 +146,19 @@ void tfn__client_idle_push(tfn__pool_t *pool, conn_t *conn)
         pool->idle->idle_prev = conn;
     pool->idle = conn;
     pool->nidle++;
+    pool->idle_shm += shm_bytes(conn);
+}
+
+static size_t shm_bytes(const conn_t *conn)
+{
+    return (conn->shm.own ? conn->shm.own->len : 0) + (conn->shm.peer ? conn->shm.peer->len : 0);
+}
+
+/* Whether the pool keeps `conn` when it becomes idle. */
+static bool keep_idle(const tfn__pool_t *pool, const conn_t *conn)
+{
+    return !pool->freeing && pool->nidle < MAX_IDLE &&
+           pool->idle_shm + shm_bytes(conn) <= MAX_IDLE_SHM;
 }
 
 static void idle_remove(tfn__pool_t *pool, conn_t *conn)
@@ -155,6 +173,7 @@ static void idle_remove(tfn__pool_t *pool, conn_t *conn)
     if (conn->idle_next)
         conn->idle_next->idle_prev = conn->idle_prev;
     pool->nidle--;
+    pool->idle_shm -= shm_bytes(conn);
 }
 
 /* Where the pool connects, for messages: "unix:/run/x.sock" or "host:port". */
@@ -204,7 +223,7 @@ static void deliver_response(conn_t *conn, bool reusable)
         resp.lease = (struct tfn__lease *)conn;
         if (!keep)
             tfn__client_conn_close(conn); /* freed when released */
-    } else if (keep && pool->nidle < MAX_IDLE)
+    } else if (keep && keep_idle(pool, conn))
         tfn__client_idle_push(pool, conn);
     else
         tfn__client_conn_close(conn);

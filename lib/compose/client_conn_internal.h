@@ -72,6 +72,7 @@ struct tfn__pool {
     const char *label;
     tfn__client_conn_t *conns, *idle;
     unsigned nopen, nidle;
+    size_t idle_shm; /* bytes of shared regions the idle connections keep */
     bool freeing;
 };
 
