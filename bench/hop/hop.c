@@ -49,7 +49,7 @@ static const tfn_api_t echo_open_apis[] = {
 static const tfn_service_t echo_svc = {
     .name = "Echo",
     .apis = echo_open_apis,
-    .traffic = {.max_concurrency = 65536, .max_body_bytes = 80 << 20}};
+    .traffic = {.max_concurrency = 65536, .max_connections = 30000, .max_body_bytes = 80 << 20}};
 
 static int relay(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
@@ -140,10 +140,12 @@ static const tfn_api_t relay_apis[] = {
      .doc = "latency of n sequential calls to Echo, timed inside Relay"},
     {0}};
 static const tfn_dependency_t relay_deps[] = {{.service = &echo_svc}, {0}};
-static const tfn_service_t relay_svc = {
-    .name = "Relay",
-    .apis = relay_apis,
-    .depends = relay_deps,
-    .traffic = {.timeout_ms = 600000, .max_concurrency = 65536, .max_body_bytes = 80 << 20}};
+static const tfn_service_t relay_svc = {.name = "Relay",
+                                        .apis = relay_apis,
+                                        .depends = relay_deps,
+                                        .traffic = {.timeout_ms = 600000,
+                                                    .max_concurrency = 65536,
+                                                    .max_connections = 30000,
+                                                    .max_body_bytes = 80 << 20}};
 
 int main(int argc, char **argv) { return tfn_main(argc, argv, &relay_svc); }

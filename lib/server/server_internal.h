@@ -25,6 +25,9 @@
 
 /* The header a caller sends with what is left of its deadline, in milliseconds. */
 #define TFN__DEADLINE_HEADER "X-Tiffin-Deadline-Ms"
+/* Connections a listener queues before accepting (the kernel caps it at net.core.somaxconn): a
+ * unix socket refuses the next at once (EAGAIN), where TCP would retransmit its SYN. */
+#define TFN__LISTEN_BACKLOG 4096
 
 /* Limits of the request head (request line + headers). */
 #define TFN__MAX_URL          4096
