@@ -546,6 +546,16 @@ ssize_t tfn__send_with_fd(uv_stream_t *stream, const void *data, size_t len, int
 int tfn__pipe_take_fd(uv_pipe_t *pipe);
 /** Closes every descriptor received on an ipc pipe and not taken. */
 void tfn__pipe_drop_fds(uv_pipe_t *pipe);
+/* ---- Operational endpoints (ops.c) ------------------------------------------------------------
+ */
+
+/** Answers an error (the service named) with a printf-style message. */
+void tfn__conn_respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers,
+                              int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/** Answers `path` if it is an operational endpoint (/livez, /readyz, /healthz, /docs.json, /,
+ * /metrics; 405 for a method other than GET or HEAD) and returns true; false for any other. */
+bool tfn__serve_ops(tfn__conn_t *conn, int method, const char *path, bool keep_alive);
+
 /** Whether shared memory is on (TFN_SHM=off in the environment turns it off). */
 bool tfn__shm_enabled(void);
 /** A request announced shared memory (X-Tiffin-Shm): the client understands references, and
