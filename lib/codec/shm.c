@@ -74,7 +74,10 @@ int tfn__shm_region_open(int fd, size_t len, size_t max, tfn__shm_region_t **out
     }
     void *map = MAP_FAILED;
     if (rc == 0) {
-        map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+        /* Not MAP_POPULATE: a hostile peer could announce a large sparse region and have us
+         * allocate all of it. Pages are mapped as references touch them (each request's bytes
+         * bounded by max_body_bytes), once per page for the region's life. */
+        map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED)
             rc = tfn_error_set(err, TFN_ENOMEM, "cannot map %zu bytes of shared memory: %s", len,
                                strerror(errno));
