@@ -8,6 +8,9 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -369,6 +372,15 @@ static int read_metadata(tfn_onnx_model_t *m, const char *path, tfn_error_t *err
     return rc;
 }
 
+/* Loading a model allocates and frees much more than the session keeps (the protobuf, graph
+ * rewrites): glibc would keep those pages in this process; give them back. */
+static void trim_heap(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 int tfn_onnx_load(const char *path, const tfn_onnx_options_t *options, tfn_onnx_model_t **model,
                   tfn_error_t *err)
 {
@@ -412,6 +424,7 @@ int tfn_onnx_load(const char *path, const tfn_onnx_options_t *options, tfn_onnx_
         tfn_onnx_free(m);
         return rc;
     }
+    trim_heap();
     m->sig = (tfn__onnx_sig_t){
         .n = m->ninputs,
         .fields = m->inputs,
@@ -458,6 +471,7 @@ void tfn_onnx_free(tfn_onnx_model_t *m)
     free(m->meta_keys);
     free(m->meta_values);
     free(m);
+    trim_heap(); /* a probe session (tfn_onnx_service) leaves nothing behind */
 }
 
 const tfn_field_t *tfn_onnx_inputs(const tfn_onnx_model_t *model) { return model->inputs; }
