@@ -23,7 +23,8 @@ typedef struct tfn__call_timing {
     uint64_t ns;
 } tfn__call_timing_t;
 
-#define MAX_TIMINGS 16 /* calls named in Server-Timing; more are left out of the header */
+#define MAX_TIMINGS   16 /* calls named in Server-Timing; more are left out of the header */
+#define FIRST_TIMINGS 4  /* room made at the first call */
 
 static bool observing(const tfn__server_t *server)
 {
@@ -336,8 +337,18 @@ void tfn__observe_call_end(tfn__request_t *req, const char *dependency, const ch
     }
     if (!server->tracing || req->responded || req->trace_quiet)
         return;
-    if (!req->timings)
-        req->timings = tfn_arena_alloc(req->arena, MAX_TIMINGS * sizeof *req->timings);
-    if (req->timings && req->ntimings < MAX_TIMINGS)
+    /* Room for FIRST_TIMINGS, then MAX_TIMINGS: most requests make a few calls, and a small
+     * allocation usually fits in the arena's current chunk (a large one took a malloc). */
+    unsigned n = req->ntimings;
+    if (n == 0 || n == FIRST_TIMINGS) {
+        tfn__call_timing_t *t =
+            tfn_arena_alloc(req->arena, (n ? MAX_TIMINGS : FIRST_TIMINGS) * sizeof *req->timings);
+        if (!t)
+            return;
+        if (n)
+            memcpy(t, req->timings, n * sizeof *t);
+        req->timings = t;
+    }
+    if (n < MAX_TIMINGS)
         req->timings[req->ntimings++] = (tfn__call_timing_t){dependency, api, ns};
 }
