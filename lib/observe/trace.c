@@ -124,12 +124,22 @@ void tfn__hex(char *out, const uint8_t *bytes, size_t n)
     out[2 * n] = '\0';
 }
 
+/* Eight bytes as 16 hex characters, unrolled: a table load and a two-byte store a byte (the
+ * loop above costs three times that; this runs for every call and answer). */
+static void hex8(char *out, const uint8_t *b)
+{
+#define PAIR(i) memcpy(out + 2 * (i), hex_pairs + 2 * (size_t)b[i], 2)
+    PAIR(0), PAIR(1), PAIR(2), PAIR(3), PAIR(4), PAIR(5), PAIR(6), PAIR(7);
+#undef PAIR
+}
+
 void tfn__traceparent_format(char out[TFN__TRACEPARENT_LEN + 1], const tfn__trace_ids_t *ids)
 {
     memcpy(out, "00-", 3);
-    put_hex(out + 3, ids->trace_id, 16);
+    hex8(out + 3, ids->trace_id);
+    hex8(out + 19, ids->trace_id + 8);
     out[35] = '-';
-    put_hex(out + 36, ids->span_id, 8);
+    hex8(out + 36, ids->span_id);
     out[52] = '-';
     put_hex(out + 53, &ids->flags, 1);
     out[55] = '\0';

@@ -115,16 +115,35 @@ static void begin_ids(const tfn__server_t *server, const tfn__conn_t *conn, tfn_
     tfn__trace_begin(ids, given ? conn->traceparent : NULL, given ? strlen(conn->traceparent) : 0);
 }
 
+/* The request's span. A tiffin caller's traceparent is parsed here, on first use: a service that
+ * makes no calls and keeps no access log never needs the ids of a request from tiffin (its
+ * answer carries none), and most requests between services are such. */
+static const tfn__trace_ids_t *trace_of(tfn__request_t *req)
+{
+    if (req->traceparent) {
+        tfn__trace_begin(&req->trace, req->traceparent, strlen(req->traceparent));
+        req->traceparent = NULL;
+    }
+    return &req->trace;
+}
+
 void tfn__observe_begin(tfn__request_t *req, const tfn__conn_t *conn)
 {
     tfn__server_t *server = req->server;
     if (!observing(server))
         return;
     req->start_ns = tfn__now_ns();
-    begin_ids(server, conn, &req->trace);
     /* A tiffin caller (it sends its deadline) knows the ids already and times the call itself:
      * the answer's traceparent and Server-Timing would be bytes to write and parse for nothing. */
     req->trace_quiet = conn && conn->deadline_ms;
+    if (req->trace_quiet && server->tracing && conn->traceparent[0] && !conn->traceparent_bad &&
+        !conn->tracestate[0]) { /* (with a tracestate, at once: it goes only with a valid one) */
+        req->traceparent =
+            tfn_arena_strndup(req->arena, conn->traceparent, strlen(conn->traceparent));
+        if (req->traceparent)
+            return;
+    }
+    begin_ids(server, conn, &req->trace);
     /* tracestate only goes with the traceparent it came with (the spec). */
     if (server->tracing && conn && conn->tracestate[0] && !conn->tracestate_bad &&
         memcmp(req->trace.parent_id, "\0\0\0\0\0\0\0\0", 8) != 0 &&
@@ -230,7 +249,7 @@ size_t tfn__observe_end(tfn__request_t *req, int status, char *headers, size_t s
         tfn__metrics_request(server->slot, api_index(server->service, req->api), status, ns);
     if (server->access_log_fd >= 0) {
         tfn__span_record_t rec = {.kind = "server",
-                                  .ids = &req->trace,
+                                  .ids = trace_of(req),
                                   .api = req->api->name,
                                   .status = status,
                                   .duration_ns = ns,
@@ -238,7 +257,7 @@ size_t tfn__observe_end(tfn__request_t *req, int status, char *headers, size_t s
         log_span(server, &rec);
     }
     return server->tracing && !req->trace_quiet
-               ? put_headers(&req->trace, req->timings, req->ntimings, ns, headers, size)
+               ? put_headers(trace_of(req), req->timings, req->ntimings, ns, headers, size)
                : 0;
 }
 
@@ -290,7 +309,7 @@ void tfn__observe_call_begin(tfn__request_t *req, tfn__trace_ids_t *span, uint64
 {
     if (!observing(req->server))
         return;
-    tfn__trace_child(span, &req->trace);
+    tfn__trace_child(span, trace_of(req));
     *start_ns = tfn__now_ns();
 }
 
