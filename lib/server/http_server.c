@@ -155,7 +155,9 @@ void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_ty
     size_t extra_len = extra_headers ? strlen(extra_headers) : 0;
     tfn__buf_init(&head, 1024 + extra_len);
     /* The extra headers (traceparent, Server-Timing) are appended, not formatted: through
-     * printf they made the head outgrow its stack buffer and be formatted twice. */
+     * printf they made the head outgrow its stack buffer and be formatted twice. Room for them
+     * at once (a failure shows below): no realloc when they come. */
+    (void)tfn__buf_grow(&head, 255 + extra_len);
     int rc =
         tfn__buf_printf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s",
                         status, tfn__http_status_text(status), content_type, body->len, connection);
