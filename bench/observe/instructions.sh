@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 REQUESTS=${REQUESTS:-2000}
 WARMUP=${WARMUP:-300}
-for tool in valgrind callgrind_control callgrind_annotate ab python3; do
+for tool in valgrind callgrind_control callgrind_annotate ab curl python3; do
     command -v "$tool" >/dev/null || { echo "bench/observe: $tool is required" >&2; exit 1; }
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tiffin-bench-instructions.XXXXXX")
