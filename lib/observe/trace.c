@@ -129,7 +129,14 @@ void tfn__hex(char *out, const uint8_t *bytes, size_t n)
 static void hex8(char *out, const uint8_t *b)
 {
 #define PAIR(i) memcpy(out + 2 * (i), hex_pairs + 2 * (size_t)b[i], 2)
-    PAIR(0), PAIR(1), PAIR(2), PAIR(3), PAIR(4), PAIR(5), PAIR(6), PAIR(7);
+    PAIR(0);
+    PAIR(1);
+    PAIR(2);
+    PAIR(3);
+    PAIR(4);
+    PAIR(5);
+    PAIR(6);
+    PAIR(7);
 #undef PAIR
 }
 

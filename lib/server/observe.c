@@ -5,9 +5,9 @@
  * Per request, with everything on: two clock reads, three relaxed atomic additions into the
  * worker's metrics slot, the caller's traceparent parsed (a tiffin caller's only when needed:
  * trace_of) and a span id drawn, and the traceparent header out to callers that are not tiffin
- * (plus Server-Timing when the request called dependencies). What each costs:
- * bench/observe/instructions.sh. `TFN_OBSERVE=off` turns metrics and trace
- * headers off (for measuring what they cost); the access log is on only with --access-log.
+ * (plus Server-Timing when the request called dependencies); what each costs:
+ * bench/observe/instructions.sh. `TFN_OBSERVE=off` turns metrics and trace headers off (for
+ * measuring what they cost); the access log is on only with --access-log.
  */
 #include <errno.h>
 #include <stdio.h>
