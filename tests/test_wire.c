@@ -406,7 +406,9 @@ static void test_rejections(void)
     CHECK_EQ_INT(err.http_status, 400);
     tfn_arena_free(a);
 
-    REJECT("offset 8: unknown tag 10", 0x0A);
+    REJECT("offset 8: unknown tag 11", 0x0B);
+    /* a tensor reference (shared memory) where no region exists: tests/test_shm.c has more */
+    REJECT("into the sender's region, and there is none", 0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     REJECT("unknown tag 255", 0xFF);
     REJECT("truncated", 0x03, 1, 2, 3); /* int of 3 bytes */
     REJECT("list of 4294967295 items", 0x07, 0xff, 0xff, 0xff, 0xff, 0);

@@ -49,7 +49,7 @@ static const tfn_api_t echo_open_apis[] = {
 static const tfn_service_t echo_svc = {
     .name = "Echo",
     .apis = echo_open_apis,
-    .traffic = {.max_concurrency = 65536, .max_body_bytes = 64 << 20}};
+    .traffic = {.max_concurrency = 65536, .max_connections = 30000, .max_body_bytes = 80 << 20}};
 
 static int relay(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 {
@@ -81,8 +81,20 @@ static int measure(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
     if (n < 1 || n > 1000000)
         return tfn_ctx_fail(ctx, TFN_EINVAL, "'n' must be 1 to 1000000");
     tfn_value_t *payload = tfn_object(a);
-    const tfn_value_t *t = tfn_object_get(in, "t");
-    tfn_object_set(a, payload, t ? "t" : "n", t ? (tfn_value_t *)t : tfn_int(a, 1));
+    tfn_value_t *t = tfn_object_get(in, "t");
+    const tfn_value_t *elems = tfn_object_get(in, "elems");
+    if (elems) { /* a float32 tensor made here: payloads too large to send as JSON */
+        int64_t shape[] = {tfn_as_int(elems)};
+        if (shape[0] < 1 || shape[0] > (1 << 25))
+            return tfn_ctx_fail(ctx, TFN_EINVAL, "'elems' must be 1 to 2^25");
+        t = tfn_tensor(a, TFN_DTYPE_F32, 1, shape);
+        if (!t)
+            return tfn_ctx_fail(ctx, TFN_ENOMEM, "no room for %lld floats", (long long)shape[0]);
+        float *f = tfn_tensor_data(t);
+        for (int64_t i = 0; i < shape[0]; i++)
+            f[i] = (float)i * 0.5f;
+    }
+    tfn_object_set(a, payload, t ? "t" : "n", t ? t : tfn_int(a, 1));
     double *us = malloc((size_t)n * sizeof *us);
     if (!us)
         return TFN_ENOMEM;
@@ -117,6 +129,7 @@ static int measure(tfn_ctx_t *ctx, const tfn_value_t *in, tfn_value_t **out)
 static const tfn_field_t measure_in[] = {
     {.name = "n", .type = TFN_TYPE_INT},
     {.name = "t", .type = TFN_TYPE_TENSOR, .dtype = TFN_DTYPE_F32, .optional = true},
+    {.name = "elems", .type = TFN_TYPE_INT, .optional = true},
     {0}};
 static const tfn_api_t relay_apis[] = {
     {.name = "relay", .handler = relay, .inputs = any_in, .doc = "Echo's answer to the input"},
@@ -127,10 +140,12 @@ static const tfn_api_t relay_apis[] = {
      .doc = "latency of n sequential calls to Echo, timed inside Relay"},
     {0}};
 static const tfn_dependency_t relay_deps[] = {{.service = &echo_svc}, {0}};
-static const tfn_service_t relay_svc = {
-    .name = "Relay",
-    .apis = relay_apis,
-    .depends = relay_deps,
-    .traffic = {.timeout_ms = 600000, .max_concurrency = 65536, .max_body_bytes = 64 << 20}};
+static const tfn_service_t relay_svc = {.name = "Relay",
+                                        .apis = relay_apis,
+                                        .depends = relay_deps,
+                                        .traffic = {.timeout_ms = 600000,
+                                                    .max_concurrency = 65536,
+                                                    .max_connections = 30000,
+                                                    .max_body_bytes = 80 << 20}};
 
 int main(int argc, char **argv) { return tfn_main(argc, argv, &relay_svc); }

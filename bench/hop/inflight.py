@@ -12,7 +12,9 @@ While they are parked it samples Relay's /healthz in_flight, its RSS and its thr
 Each parked request costs Relay two file descriptors (the client's connection and a pooled
 connection to Echo). A worker raises its soft RLIMIT_NOFILE to the hard limit at start, and a
 privileged one (root in a container) raises a hard limit under 65536 to 65536 (lib/server/limits.c);
-otherwise N is bounded by about half the hard limit.
+otherwise N is bounded by about half the hard limit. Relay and Echo raise their connection cap
+(traffic.max_connections, 10,000 by default) to 30,000 in bench/hop/hop.c: N clients plus the
+probe.
 """
 import asyncio
 import json
@@ -49,7 +51,11 @@ async def hold(port, body, results):
                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         await w.drain()
         line = await r.readline()
-        results.append(line.split()[1] if line else b"EOF")
+        status = line.split()[1] if line else b"EOF"
+        if status not in (b"200", b"EOF"):  # say why: the body's error message
+            rest = await r.read(4096)
+            status += b" " + rest.split(b"\r\n\r\n", 1)[-1][:200]
+        results.append(status)
         w.close()
     except OSError as e:
         results.append(str(e).encode())
@@ -86,12 +92,21 @@ async def main(n, hold_ms):
         while len(results) < n and time.monotonic() - t0 < hold_ms / 1000 + 60:
             h = await healthz(port)
             rss, threads = status(pid)
+            if "in_flight" not in h:  # refused (over its connection cap?): say so, go on
+                print(f"/healthz answered {h}", file=sys.stderr)
+                h = {"in_flight": 0}
             if h["in_flight"] >= peak["in_flight"]:
                 peak = {"in_flight": h["in_flight"], "rss_kb": rss, "threads": threads}
             await asyncio.sleep(0.25)
         await asyncio.gather(*tasks)
         took = time.monotonic() - t0
         ok = sum(1 for r in results if r == b"200")
+        others = {}
+        for r in results:
+            if r != b"200":
+                others[r] = others.get(r, 0) + 1
+        for what, count in sorted(others.items(), key=lambda kv: -kv[1]):
+            print(f"  not 200: {count} x {what.decode(errors='replace')[:120]}")
         print(f"requests sent:                {n}")
         print(f"answered 200:                 {ok}")
         print(f"peak in flight in Relay:      {peak['in_flight']}")

@@ -5,14 +5,19 @@
 #
 #   bench/hop/run.sh            (after `make all`)
 #
-# Environment: N (calls per measurement, 2000; 200 for the 1 MB payload), RUNS (3; the median run
-# is shown), BUILD (build). Relay and Echo run as separate processes under `hop serve`; pinning
-# is left to the scheduler (2 cores here: Relay and Echo each get one when the machine is idle).
+# Each payload is measured twice, with the tensors inline on the socket (TFN_SHM=off) and by
+# the connection's shared memory (the default; docs/design.md "Shared memory on one host").
+#
+# Environment: N (calls per measurement, 2000; N/10 for 1 MiB), BIG_N (calls for 64 MiB, 10),
+# RUNS (3; the median run is shown), BUILD (build). Relay and Echo run as separate processes
+# under `hop serve`; pinning is left to the scheduler (2 cores here: Relay and Echo each get one
+# when the machine is idle).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 N=${N:-2000}
 RUNS=${RUNS:-3}
+BIG_N=${BIG_N:-10}
 HOP=$BUILD/bench/hop
 [ -x "$HOP" ] || { echo "run.sh: build $HOP first (make all)" >&2; exit 1; }
 
@@ -25,24 +30,22 @@ cleanup() {
 trap cleanup EXIT
 cc -O2 -o "$WORK/unix_rtt" bench/floor/unix_rtt.c
 
-"$HOP" serve --port 0 > "$WORK/out" 2> "$WORK/err" &
-PID=$!
-for _ in $(seq 100); do grep -q '^ready' "$WORK/out" 2>/dev/null && break; sleep 0.1; done
-grep -q '^ready' "$WORK/out" || { cat "$WORK/err" >&2; exit 1; }
-URL=$(sed -n 's/.* listening on \(http:[^ ]*\).*/\1/p' "$WORK/out" | head -1)
+start() { # TFN_SHM value: "off" (tensors inline on the socket) or "on" (by shared memory)
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    TFN_SHM=$1 "$HOP" serve --port 0 > "$WORK/out" 2> "$WORK/err" &
+    PID=$!
+    for _ in $(seq 100); do grep -q '^ready' "$WORK/out" 2>/dev/null && break; sleep 0.1; done
+    grep -q '^ready' "$WORK/out" || { cat "$WORK/err" >&2; exit 1; }
+    URL=$(sed -n 's/.* listening on \(http:[^ ]*\).*/\1/p' "$WORK/out" | head -1)
+}
 
-# A 1 MiB float32 tensor (262144 values) as the JSON body of /measure.
-python3 -c 'import json; print(json.dumps({"n": 0, "t": [i * 0.5 for i in range(262144)]}))' \
-    > "$WORK/big.json"
-
-measure() { # NAME BYTES CALLS BODYFILE -> "floor_p50 floor_p99 hop_p50 hop_p99" (median run)
-    local bytes=$2 calls=$3 body=$4 i
+measure() { # BYTES CALLS BODY -> "floor_p50 floor_p99 hop_p50 hop_p99" (the median run)
+    local bytes=$1 calls=$2 body=$3 i
     for i in $(seq "$RUNS"); do
         local f h
         f=$("$WORK/unix_rtt" "$bytes" "$calls")
-        sed "s/\"n\": 0/\"n\": $calls/" "$body" > "$WORK/req.json"
-        h=$(curl -sf -m 300 "$URL/measure" -H 'Content-Type: application/json' \
-            --data-binary @"$WORK/req.json")
+        h=$(curl -sf -m 600 "$URL/measure" -H 'Content-Type: application/json' \
+            --data-binary "${body/CALLS/$calls}")
         python3 - "$f" "$h" <<'PY'
 import json, sys
 f, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
@@ -51,17 +54,23 @@ PY
     done | sort -n -k3 | sed -n "$(( (RUNS + 1) / 2 ))p"
 }
 
-echo '{"n": 0}' > "$WORK/tiny.json"
-tiny=$(measure tiny 64 "$N" "$WORK/tiny.json")
-# The hop's wire body for 1 MiB of float32 is 1 MiB plus a small header.
-big=$(measure 1mib 1048640 "$(( N / 10 ))" "$WORK/big.json")
+# Payloads: {"n": 1}; a 1 MiB and a 64 MiB float32 tensor, made inside Relay ("elems"). The
+# floor is the raw round trip of the bytes the hop's request carries inline (value + header).
+declare -A ROW
+for mode in off on; do
+    start "$mode"
+    ROW[tiny-$mode]=$(measure 64 "$N" '{"n": CALLS}')
+    ROW[1MiB-$mode]=$(measure 1048640 "$(( N / 10 ))" '{"n": CALLS, "elems": 262144}')
+    ROW[64MiB-$mode]=$(measure 67108928 "$BIG_N" '{"n": CALLS, "elems": 16777216}')
+done
 
-printf '\none hop (Relay -> Echo -> Relay over a unix socket), %s runs, median run shown\n' "$RUNS"
+printf '\nload average: %s (2 cores; say in any result whether they were shared)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'one hop (Relay -> Echo -> Relay over a unix socket), %s runs, median run shown;\n' "$RUNS"
+printf '%s: tensors inline on the socket (TFN_SHM=off) or by shared memory (the default)\n' '-off/-on'
 printf '%-12s %12s %12s %12s %12s %10s %10s\n' payload floor_p50us floor_p99us hop_p50us hop_p99us \
     p50_ratio p99_ratio
-for row in "tiny:$tiny" "1MiB:$big"; do
-    name=${row%%:*}
-    read -r fp50 fp99 hp50 hp99 <<<"${row#*:}"
+for name in tiny-off tiny-on 1MiB-off 1MiB-on 64MiB-off 64MiB-on; do
+    read -r fp50 fp99 hp50 hp99 <<<"${ROW[$name]}"
     awk -v n="$name" -v a="$fp50" -v b="$fp99" -v c="$hp50" -v d="$hp99" 'BEGIN {
         printf "%-12s %12.1f %12.1f %12.1f %12.1f %9.2fx %9.2fx\n", n, a, b, c, d, c / a, d / b }'
 done

@@ -96,6 +96,81 @@ int tfn__wire_encode(const tfn_value_t *v, tfn__buf_t *out);
 int tfn__wire_decode(tfn_arena_t *arena, const void *data, size_t len, tfn_value_t **out,
                      tfn_error_t *err);
 
+/* ---- Shared memory between processes on one host (shm.c, wire.c) ----------------------------
+ * docs/design.md "Shared memory on one host" has the protocol and the lifetimes. Each side of a
+ * unix-socket connection between tiffin processes may create one region (a memfd, sealed
+ * against shrinking and growing, mapped shared by both) and writes only into its own; large
+ * tensors travel as references (tag 0x0A: the region, the offset) into the sender's region, or
+ * into the receiver's when a tensor the receiver sent comes back (pass-through). */
+
+/** Tensors of at least this many bytes travel by reference (bool tensors always inline). */
+#define TFN__SHM_MIN_TENSOR_BYTES ((size_t)64 * 1024)
+/** Largest region either side creates or accepts. */
+#define TFN__SHM_MAX_BYTES ((size_t)1 << 34)
+/** The header that announces a region sent with the message (its size in bytes; 0: none, only
+ * that the sender understands references). One descriptor comes with a non-zero one. */
+#define TFN__SHM_HEADER "X-Tiffin-Shm"
+
+/** A region, counted: the connection that made or received it and every request or answer whose
+ * tensors point into it hold a reference. Loop thread only. */
+typedef struct tfn__shm_region {
+    unsigned refs;
+    int fd;             /* the writer's, to send it; -1 in the reader */
+    unsigned char *map; /* shared, read-write in both */
+    size_t len;
+} tfn__shm_region_t;
+
+/** Creates a region of `len` bytes (1..TFN__SHM_MAX_BYTES), its pages allocated now, sealed
+ * against shrinking and growing. One reference, the caller's. 0, TFN_ETOOBIG or TFN_ENOMEM. */
+int tfn__shm_region_create(size_t len, tfn__shm_region_t **out);
+/**
+ * Takes a received descriptor (`fd` is closed whatever happens) that should be a region of
+ * `len` bytes: a memfd of exactly that size, at most `max`, sealed against shrinking and growing
+ * (so that it can never be cut short under a reader: no SIGBUS), and maps it. One reference,
+ * the caller's. 0, TFN_EBADWIRE or TFN_ENOMEM with err set.
+ */
+int tfn__shm_region_open(int fd, size_t len, size_t max, tfn__shm_region_t **out, tfn_error_t *err);
+/** Adds a reference; returns `r` (NULL is ignored). */
+tfn__shm_region_t *tfn__shm_region_ref(tfn__shm_region_t *r);
+/** Drops a reference; the last one unmaps and closes. NULL is ignored. */
+void tfn__shm_region_unref(tfn__shm_region_t *r);
+/** The size of a new region for `need` bytes: a power of two, at least 1 MiB, so that a few
+ * growing messages do not each make a new one. */
+size_t tfn__shm_region_size(size_t need);
+/** Whether [p, p + n) lies inside `r` (NULL: no). */
+bool tfn__shm_contains(const tfn__shm_region_t *r, const void *p, size_t n);
+
+/** The regions a message may refer to, as the side encoding or decoding it sees them. */
+typedef struct tfn__shm_pair {
+    tfn__shm_region_t *own;  /* written by this side (NULL: none) */
+    tfn__shm_region_t *peer; /* written by the other side, mapped here (NULL: none) */
+} tfn__shm_pair_t;
+
+/** Bytes `v`'s large tensors need in the encoder's own region (those already in `peer` need
+ * none). SIZE_MAX when more than TFN__SHM_MAX_BYTES or nested too deep. */
+size_t tfn__wire_shm_need(const tfn_value_t *v, const tfn__shm_pair_t *regions);
+/**
+ * tfn__wire_encode, with large tensors as references: into regions->peer where the data already
+ * lies there (8-aligned), else copied into regions->own from its start (which must hold
+ * tfn__wire_shm_need bytes; NULL when that is 0). Same results as tfn__wire_encode.
+ */
+int tfn__wire_encode_shm(const tfn_value_t *v, tfn__buf_t *out, const tfn__shm_pair_t *regions);
+
+/** What a decoded message took from shared memory. */
+typedef struct tfn__shm_use {
+    size_t bytes;   /* referenced, in all */
+    bool own, peer; /* whether it points into regions->own / regions->peer */
+} tfn__shm_use_t;
+/**
+ * tfn__wire_decode, where references (tag 0x0A) are followed into the decoder's regions
+ * (a message's "sender's region" is regions->peer, its "receiver's" regions->own), each checked
+ * to lie inside. The tensors point into the regions, which must outlive the value, unless
+ * `copy`: then their bytes are copied into the arena. `use` (may be NULL) says what was taken.
+ */
+int tfn__wire_decode_shm(tfn_arena_t *arena, const void *data, size_t len,
+                         const tfn__shm_pair_t *regions, bool copy, tfn__shm_use_t *use,
+                         tfn_value_t **out, tfn_error_t *err);
+
 /**
  * Checks `input` (any value) against an API's declared fields and returns the object the handler
  * will see in *out. Rules:

@@ -35,7 +35,13 @@ enum {
     TAG_LIST = 7,
     TAG_OBJECT = 8,
     TAG_TENSOR = 9,
+    TAG_TENSOR_REF = 10, /* a tensor whose data lies in shared memory (shm.c) */
 };
+
+/* Which region a reference points into, as the sender names it. */
+enum { REF_SENDERS = 0, REF_RECEIVERS = 1 };
+/* Tensor data written into a region starts at a multiple of this. */
+#define SHM_ALIGN 64
 
 /* Smallest encoding of an object member: a u32 key length, an empty key, a one-byte value. */
 #define MIN_MEMBER_SIZE 5
@@ -47,7 +53,48 @@ enum {
 typedef struct encoder {
     tfn__buf_t *out;
     size_t base; /* out->len where the encoding starts: alignment is relative to it */
+    const tfn__shm_pair_t *shm; /* large tensors go by reference (NULL: all inline) */
+    size_t shm_used;            /* bytes of shm->own filled */
 } encoder_t;
+
+/* Whether tensor `t` travels by reference. */
+static bool by_reference(const encoder_t *e, const tfn_value_t *t)
+{
+    /* Not one that lies in our own region already (an earlier message's, handed back): copying
+     * it to the region's start could overwrite it as it goes. */
+    return e->shm && t->u.tensor.dtype != TFN_DTYPE_BOOL &&
+           t->u.tensor.nbytes >= TFN__SHM_MIN_TENSOR_BYTES &&
+           !tfn__shm_contains(e->shm->own, t->u.tensor.data, t->u.tensor.nbytes);
+}
+
+/* Whether tensor `t` already lies in the receiver's region, where a reference can point. */
+static bool in_peer(const tfn__shm_pair_t *shm, const tfn_value_t *t)
+{
+    return (uintptr_t)t->u.tensor.data % DATA_ALIGN == 0 &&
+           tfn__shm_contains(shm->peer, t->u.tensor.data, t->u.tensor.nbytes);
+}
+
+/* The tensor reference: after the shape, the region (u8) and the offset (u64). */
+static int put_tensor_ref(encoder_t *e, const tfn_value_t *t, unsigned char *head, size_t n)
+{
+    size_t nbytes = t->u.tensor.nbytes;
+    uint64_t offset;
+    head[0] = TAG_TENSOR_REF;
+    if (in_peer(e->shm, t)) { /* it came from the receiver: point back at it, no copy */
+        head[n++] = REF_RECEIVERS;
+        offset = (uint64_t)((const unsigned char *)t->u.tensor.data - e->shm->peer->map);
+    } else {
+        tfn__shm_region_t *own = e->shm->own;
+        if (!own || nbytes > own->len - e->shm_used)
+            return TFN_EINVAL; /* smaller than tfn__wire_shm_need said: the value changed */
+        head[n++] = REF_SENDERS;
+        offset = e->shm_used;
+        memcpy(own->map + offset, t->u.tensor.data, nbytes);
+        e->shm_used += (nbytes + SHM_ALIGN - 1) / SHM_ALIGN * SHM_ALIGN;
+    }
+    memcpy(head + n, &offset, 8);
+    return tfn__buf_append(e->out, head, n + 8);
+}
 
 static int put_u8(encoder_t *e, unsigned v)
 {
@@ -101,11 +148,13 @@ static int put_tensor(encoder_t *e, const tfn_value_t *t)
     if (!tfn__shape_size(dtype, ndim, t->u.tensor.shape, &count, &nbytes) ||
         nbytes != t->u.tensor.nbytes)
         return TFN_EINVAL;
-    unsigned char head[3 + 8 * TFN_MAX_DIMS + DATA_ALIGN] = {TAG_TENSOR, (unsigned char)dtype,
-                                                             (unsigned char)ndim};
+    unsigned char head[3 + 8 * TFN_MAX_DIMS + 16] = {TAG_TENSOR, (unsigned char)dtype,
+                                                     (unsigned char)ndim};
     size_t n = 3;
     for (int i = 0; i < ndim; i++, n += 8)
         memcpy(head + n, &t->u.tensor.shape[i], 8);
+    if (by_reference(e, t))
+        return put_tensor_ref(e, t, head, n);
     while ((e->out->len - e->base + n) % DATA_ALIGN) /* zero padding, already in head */
         n++;
     int rc = tfn__buf_append(e->out, head, n);
@@ -171,9 +220,9 @@ static int put_value(encoder_t *e, const tfn_value_t *v, int depth)
     return TFN_EINVAL;
 }
 
-int tfn__wire_encode(const tfn_value_t *v, tfn__buf_t *out)
+static int encode(const tfn_value_t *v, tfn__buf_t *out, const tfn__shm_pair_t *shm)
 {
-    encoder_t e = {.out = out, .base = out->len};
+    encoder_t e = {.out = out, .base = out->len, .shm = shm};
     static const unsigned char header[HEADER_SIZE] = {0x89, 'T', 'F', 'N', VERSION, 0, 0, 0};
     int rc = tfn__buf_append(out, header, HEADER_SIZE);
     if (!rc)
@@ -186,6 +235,45 @@ int tfn__wire_encode(const tfn_value_t *v, tfn__buf_t *out)
     return rc;
 }
 
+int tfn__wire_encode(const tfn_value_t *v, tfn__buf_t *out) { return encode(v, out, NULL); }
+
+int tfn__wire_encode_shm(const tfn_value_t *v, tfn__buf_t *out, const tfn__shm_pair_t *regions)
+{
+    return encode(v, out, regions);
+}
+
+static size_t shm_need(const encoder_t *e, const tfn_value_t *v, int depth)
+{
+    size_t sum = 0, n;
+    switch (tfn_typeof(v)) {
+    case TFN_TYPE_TENSOR:
+        if (!by_reference(e, v) || in_peer(e->shm, v))
+            return 0;
+        return (v->u.tensor.nbytes + SHM_ALIGN - 1) / SHM_ALIGN * SHM_ALIGN;
+    case TFN_TYPE_LIST:
+    case TFN_TYPE_OBJECT:
+        if (depth >= TFN__MAX_DEPTH)
+            return SIZE_MAX;
+        n = v->type == TFN_TYPE_LIST ? v->u.list.len : v->u.obj.len;
+        for (size_t i = 0; i < n; i++) {
+            size_t k = shm_need(
+                e, v->type == TFN_TYPE_LIST ? v->u.list.items[i] : v->u.obj.members[i].value,
+                depth + 1);
+            if (k > TFN__SHM_MAX_BYTES - sum)
+                return SIZE_MAX;
+            sum += k;
+        }
+        return sum;
+    default: return 0;
+    }
+}
+
+size_t tfn__wire_shm_need(const tfn_value_t *v, const tfn__shm_pair_t *regions)
+{
+    encoder_t e = {.shm = regions};
+    return shm_need(&e, v, 0);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Decoding
  * ------------------------------------------------------------------------------------------- */
@@ -193,7 +281,10 @@ int tfn__wire_encode(const tfn_value_t *v, tfn__buf_t *out)
 typedef struct decoder {
     const unsigned char *data;
     size_t len, pos;
-    bool aligned; /* data is 8-byte aligned, so tensors can be used in place */
+    bool aligned;               /* data is 8-byte aligned, so tensors can be used in place */
+    const tfn__shm_pair_t *shm; /* where references point (NULL: none may come) */
+    bool copy;                  /* referenced bytes are copied into the arena */
+    tfn__shm_use_t use;
     tfn_arena_t *arena;
     tfn_error_t *err;
 } decoder_t;
@@ -259,7 +350,55 @@ static int get_text(decoder_t *d, const char *what, char **out, size_t *out_len)
     return 0;
 }
 
-static int get_tensor(decoder_t *d, tfn_value_t **out)
+/* The rest of a tensor reference: the region (u8) and the offset (u64), checked against it. */
+static int get_tensor_ref(decoder_t *d, tfn_dtype_t dtype, int ndim, const int64_t *shape,
+                          size_t nbytes, tfn_value_t **out)
+{
+    size_t at = d->pos;
+    int rc = need(d, 9, "a tensor reference");
+    if (rc)
+        return rc;
+    unsigned which = d->data[d->pos];
+    uint64_t offset;
+    memcpy(&offset, d->data + d->pos + 1, 8);
+    if (which != REF_SENDERS && which != REF_RECEIVERS)
+        return bad(d, at, "tensor reference to region %u (0 or 1)", which);
+    if (dtype == TFN_DTYPE_BOOL)
+        return bad(d, at, "bool tensors travel inline, not by reference");
+    /* The sender's region is the one this side mapped from it (peer), and the reverse. */
+    const tfn__shm_region_t *r = !d->shm                  ? NULL
+                                 : which == REF_RECEIVERS ? d->shm->own
+                                                          : d->shm->peer;
+    if (!r)
+        return bad(d, at, "tensor reference into %s region, and there is none",
+                   which == REF_SENDERS ? "the sender's" : "the receiver's");
+    if (offset % DATA_ALIGN)
+        return bad(d, at, "tensor reference offset %llu is not a multiple of %d",
+                   (unsigned long long)offset, DATA_ALIGN);
+    if (offset > r->len || nbytes > r->len - offset)
+        return bad(d, at,
+                   "tensor reference of %zu bytes at offset %llu lies outside the %zu-byte region",
+                   nbytes, (unsigned long long)offset, r->len);
+    void *data = r->map + offset;
+    if (d->copy && nbytes) {
+        void *copy = tfn_arena_alloc(d->arena, nbytes);
+        if (!copy)
+            return nomem(d);
+        data = memcpy(copy, data, nbytes);
+    }
+    *out = tfn_tensor_wrap(d->arena, dtype, ndim, shape, nbytes ? data : NULL);
+    if (!*out)
+        return nomem(d);
+    if (d->use.bytes > SIZE_MAX - nbytes)
+        return bad(d, at, "references add up to more than %zu bytes", SIZE_MAX);
+    d->use.bytes += nbytes;
+    d->use.own |= which == REF_RECEIVERS && !d->copy;
+    d->use.peer |= which == REF_SENDERS && !d->copy;
+    d->pos += 9;
+    return 0;
+}
+
+static int get_tensor(decoder_t *d, tfn_value_t **out, bool ref)
 {
     int rc = need(d, 2, "a tensor header");
     if (rc)
@@ -278,6 +417,8 @@ static int get_tensor(decoder_t *d, tfn_value_t **out)
     if (!tfn__shape_size((tfn_dtype_t)dtype, (int)ndim, shape, &count, &nbytes))
         return bad(d, d->pos, "invalid tensor shape (a negative or absurdly large dimension)");
     d->pos += 8 * (size_t)ndim;
+    if (ref)
+        return get_tensor_ref(d, (tfn_dtype_t)dtype, (int)ndim, shape, nbytes, out);
     size_t pad = (DATA_ALIGN - d->pos % DATA_ALIGN) % DATA_ALIGN;
     if ((rc = need(d, pad, "tensor padding")))
         return rc;
@@ -401,7 +542,8 @@ static int get_value(decoder_t *d, int depth, tfn_value_t **out)
         break;
     }
     case TAG_TENSOR:
-        if ((rc = get_tensor(d, &v)))
+    case TAG_TENSOR_REF:
+        if ((rc = get_tensor(d, &v, tag == TAG_TENSOR_REF)))
             return rc;
         break;
     default: return bad(d, start, "unknown tag %u", tag);
@@ -415,8 +557,17 @@ static int get_value(decoder_t *d, int depth, tfn_value_t **out)
 int tfn__wire_decode(tfn_arena_t *arena, const void *data, size_t len, tfn_value_t **out,
                      tfn_error_t *err)
 {
+    return tfn__wire_decode_shm(arena, data, len, NULL, false, NULL, out, err);
+}
+
+int tfn__wire_decode_shm(tfn_arena_t *arena, const void *data, size_t len,
+                         const tfn__shm_pair_t *regions, bool copy, tfn__shm_use_t *use,
+                         tfn_value_t **out, tfn_error_t *err)
+{
     decoder_t d = {.data = data,
                    .len = data ? len : 0,
+                   .shm = regions,
+                   .copy = copy,
                    .aligned = (uintptr_t)data % DATA_ALIGN == 0,
                    .arena = arena,
                    .err = err};
@@ -436,6 +587,8 @@ int tfn__wire_decode(tfn_arena_t *arena, const void *data, size_t len, tfn_value
         return rc;
     if (d.pos != d.len)
         return bad(&d, d.pos, "%zu bytes of trailing garbage after the value", d.len - d.pos);
+    if (use)
+        *use = d.use;
     *out = v;
     return 0;
 }

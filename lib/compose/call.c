@@ -31,7 +31,8 @@ struct tfn_future {
     int rc;
     tfn_error_t error;
     tfn_value_t *output;
-    tfn__buf_t body; /* the answer's bytes: a decoded tensor points into them */
+    tfn__buf_t body;          /* the answer's bytes: a decoded tensor points into them */
+    struct tfn__lease *lease; /* or into the connection's shared memory, kept until released */
 
     tfn__trace_ids_t span; /* the call's client span (server/observe.c) */
     uint64_t start_ns;     /* when it was sent; 0: not observed */
@@ -116,6 +117,22 @@ int tfn__response_decode(const char *content_type, const void *data, size_t len,
     return tfn_error_set(err, TFN_EPROTO, "unreadable answer: %s", err->message);
 }
 
+/* A binary answer over a connection with shared memory: its tensors may point into the
+ * regions, which the future then keeps (the lease) until it or its request goes. */
+static int decode_shared(tfn_future_t *f, tfn__response_t *resp)
+{
+    tfn__shm_use_t use;
+    int rc = tfn__wire_decode_shm(f->req->arena, f->body.data ? f->body.data : "", f->body.len,
+                                  resp->shm, false, &use, &f->output, &f->error);
+    if (rc == 0 && (use.own || use.peer)) {
+        f->lease = resp->lease;
+        resp->lease = NULL;
+    }
+    if (rc == 0 || rc == TFN_ENOMEM)
+        return rc;
+    return tfn_error_set(&f->error, TFN_EPROTO, "unreadable answer: %s", f->error.message);
+}
+
 /* Turns an answer into the future's result. */
 static void settle(tfn_future_t *f, int rc, tfn__response_t *resp, const tfn_error_t *err)
 {
@@ -131,13 +148,19 @@ static void settle(tfn_future_t *f, int rc, tfn__response_t *resp, const tfn_err
     } else {
         f->body = resp->body; /* taken: the decoded value may point into it */
         tfn__buf_init(&resp->body, 0);
-        int drc = tfn__response_decode(resp->content_type, f->body.data, f->body.len, f->req->arena,
-                                       &f->output, &f->error);
-        if (drc != 0)
-            fail(f, drc, "%s", f->error.message);
-        else
+        int drc = resp->lease && media_is(resp->content_type, TFN__MEDIA_WIRE)
+                      ? decode_shared(f, resp)
+                      : tfn__response_decode(resp->content_type, f->body.data, f->body.len,
+                                             f->req->arena, &f->output, &f->error);
+        if (drc != 0) {
+            char why[sizeof f->error.message]; /* fail() rewrites f->error */
+            snprintf(why, sizeof why, "%s", f->error.message);
+            fail(f, drc, "%s", why);
+        } else
             f->done = true;
     }
+    if (resp)
+        tfn__pool_release(resp->lease); /* unless decode_shared took it */
     if (f->waiting)
         tfn__request_resume(f->req);
 }
@@ -182,12 +205,15 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
     if (opts && opts->timeout_ms && opts->timeout_ms < timeout)
         timeout = opts->timeout_ms;
 
-    /* In-process calls and tiffin dependencies get the binary encoding; `json` ones JSON. */
+    /* In-process calls and tiffin dependencies get the binary encoding; `json` ones JSON. Over a
+     * unix socket the input is encoded once the connection is chosen: its large tensors go by
+     * that connection's shared memory (client.c). */
     bool json = dep->json && !dep->local;
+    bool shared = !json && !dep->local && dep->target.unix_path && tfn__shm_enabled();
     const char *media = json ? TFN__MEDIA_JSON : TFN__MEDIA_WIRE;
     tfn__buf_t body;
     tfn__buf_init(&body, MAX_CALL_BYTES);
-    int rc = json ? tfn__json_encode(input, &body) : tfn__wire_encode(input, &body);
+    int rc = shared ? 0 : json ? tfn__json_encode(input, &body) : tfn__wire_encode(input, &body);
     if (rc != 0) {
         tfn__buf_free(&body);
         fail(f, rc, "cannot encode the input of '%s': %s", f->api, tfn_strerror(rc));
@@ -204,17 +230,21 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
     tfn__buf_init(&head, 4096);
     /* Room for the head and its trace headers at once (a failure shows in the printf below). */
     (void)tfn__buf_grow(&head, 511);
-    rc = tfn__buf_printf(&head,
-                         "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nAccept: %s\r\n"
-                         "Content-Length: %zu\r\n" TFN__DEADLINE_HEADER ": %u\r\n",
-                         f->api, dep->host, media, media, body.len, timeout);
+    rc = tfn__buf_printf(
+        &head,
+        "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nAccept: %s\r\n" TFN__DEADLINE_HEADER
+        ": %u\r\n",
+        f->api, dep->host, media, media, timeout);
     if (rc == 0)
         rc = tfn__observe_call_headers(req, &f->span, &head);
-    if (rc == 0)
-        rc = tfn__buf_puts(&head, "\r\n");
-    if (rc == 0)
-        rc = tfn__pool_send(dep->pool, &head, &body, timeout, opts && opts->idempotent, on_exchange,
-                            f, &f->exchange);
+    if (rc == 0 && !shared)
+        rc = tfn__buf_printf(&head, "Content-Length: %zu\r\n\r\n", body.len);
+    bool retry = opts && opts->idempotent;
+    if (rc == 0 && shared)
+        rc = tfn__pool_send_value(dep->pool, &head, &body, input, timeout, retry, on_exchange, f,
+                                  &f->exchange);
+    else if (rc == 0)
+        rc = tfn__pool_send(dep->pool, &head, &body, timeout, retry, on_exchange, f, &f->exchange);
     else {
         tfn__buf_free(&head);
         tfn__buf_free(&body);
@@ -301,6 +331,8 @@ void tfn_future_free(tfn_future_t *f)
     static const char why[] = "the future was freed (tfn_future_free)";
     cancel(f, why); /* a call still in flight */
     tfn__buf_free(&f->body);
+    tfn__pool_release(f->lease);
+    f->lease = NULL;
     f->output = NULL;
     if (f->rc == 0) /* it had succeeded: its answer is gone now */
         fail(f, TFN_EINVAL, why);
@@ -415,6 +447,9 @@ void tfn__futures_cancel_request(tfn__request_t *req)
 
 void tfn__futures_release(tfn__request_t *req)
 {
-    for (tfn_future_t *f = req->futures; f; f = f->next)
+    for (tfn_future_t *f = req->futures; f; f = f->next) {
         tfn__buf_free(&f->body);
+        tfn__pool_release(f->lease);
+        f->lease = NULL;
+    }
 }

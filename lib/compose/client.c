@@ -17,74 +17,27 @@
 
 #include <http_parser.h>
 
-#include "compose/client_internal.h"
+#include "compose/client_conn_internal.h"
+#include "server/server_internal.h" /* tfn__shm_enabled */
 
 /* Idle connections kept per pool; more are closed when they become idle. */
 #define MAX_IDLE 256
+/* Bytes of shared-memory regions idle connections may keep per pool: a burst of parallel calls
+ * with large tensors leaves at most this much behind (beyond it, connections close). */
+#define MAX_IDLE_SHM ((size_t)128 << 20)
 /* An idle connection older than this is not reused: servers close idle keep-alive connections
  * (tiffin's after 60 s, --idle-timeout), and a request sent just as they do would fail. */
 #define MAX_IDLE_AGE_MS 45000
 /* Read buffer shared by every connection of the thread: reads are parsed at once. */
 #define READ_CHUNK (256 * 1024)
 
-typedef struct conn conn_t;
-
-struct tfn__exchange {
-    tfn__pool_t *pool;
-    conn_t *conn;
-    tfn__buf_t head, body; /* the request */
-    uint64_t deadline;     /* uv_now() based */
-    bool retry;            /* one resend is still allowed */
-    int pending_error;     /* failed before it started: reported from the timer */
-    tfn_error_t error;
-    tfn__exchange_cb cb;
-    void *arg;
-};
-
-struct conn {
-    tfn__pool_t *pool;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } io;
-    uv_timer_t timer;
-    uv_connect_t connect_req;
-    uv_getaddrinfo_t lookup;
-    uv_write_t write_req;
-    http_parser parser;
-    conn_t *prev, *next;           /* every connection of the pool */
-    conn_t *idle_prev, *idle_next; /* idle connections, most recently used first */
-    uint64_t idle_since;           /* uv_now() when it last became idle */
-    tfn__exchange_t *ex;           /* the exchange in progress, NULL when idle */
-    tfn__response_t resp;
-    char header_name[16];
-    size_t header_name_len;
-    bool in_content_type;
-    bool connected, closing, idle, writing, got_bytes, message_done, looking_up;
-    bool in_body; /* the head is parsed: what arrives now is body, read straight into it */
-    int open_handles;
-    /* The request of an exchange that left while its write was pending: libuv still reads it. */
-    tfn__buf_t orphan_head, orphan_body;
-};
-
-struct tfn__pool {
-    uv_loop_t *loop;
-    tfn__target_t target;
-    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    const char *label;
-    conn_t *conns, *idle;
-    unsigned nopen, nidle;
-    bool freeing;
-};
+typedef tfn__client_conn_t conn_t;
 
 static char read_chunk[READ_CHUNK];
 
-static void conn_close(conn_t *conn);
 static void conn_begin(conn_t *conn);
-static void conn_fail(conn_t *conn, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static bool keep_idle(const tfn__pool_t *pool, const conn_t *conn);
+static size_t shm_bytes(const conn_t *conn);
 
 /* ---------------------------------------------------------------------------------------------
  * Exchanges
@@ -92,6 +45,7 @@ static void conn_fail(conn_t *conn, int code, const char *fmt, ...)
 
 static void exchange_free(tfn__exchange_t *ex)
 {
+    tfn__shm_region_unref(ex->own);
     tfn__buf_free(&ex->head);
     tfn__buf_free(&ex->body);
     free(ex);
@@ -156,8 +110,24 @@ void tfn__pool_free(tfn__pool_t *pool)
             detach(c);
             exchange_free(ex);
         }
-        conn_close(c);
+        tfn__client_conn_close(c);
     }
+}
+
+/* An answer pointed into the connection's shared memory until now (design.md rule 21). */
+void tfn__pool_release(struct tfn__lease *lease)
+{
+    conn_t *conn = (conn_t *)lease;
+    if (!conn || !conn->leased)
+        return;
+    conn->leased = false;
+    tfn__pool_t *pool = conn->pool;
+    if (conn->closing)
+        tfn__client_conn_maybe_free(conn);
+    else if (!keep_idle(pool, conn))
+        tfn__client_conn_close(conn);
+    else
+        tfn__client_idle_push(pool, conn);
 }
 
 void tfn__pool_stats(const tfn__pool_t *pool, unsigned *open, unsigned *idle)
@@ -166,7 +136,7 @@ void tfn__pool_stats(const tfn__pool_t *pool, unsigned *open, unsigned *idle)
     *idle = pool->nidle;
 }
 
-static void idle_push(tfn__pool_t *pool, conn_t *conn)
+void tfn__client_idle_push(tfn__pool_t *pool, conn_t *conn)
 {
     conn->idle = true;
     conn->idle_since = uv_now(pool->loop);
@@ -176,6 +146,19 @@ static void idle_push(tfn__pool_t *pool, conn_t *conn)
         pool->idle->idle_prev = conn;
     pool->idle = conn;
     pool->nidle++;
+    pool->idle_shm += shm_bytes(conn);
+}
+
+static size_t shm_bytes(const conn_t *conn)
+{
+    return (conn->shm.own ? conn->shm.own->len : 0) + (conn->shm.peer ? conn->shm.peer->len : 0);
+}
+
+/* Whether the pool keeps `conn` when it becomes idle. */
+static bool keep_idle(const tfn__pool_t *pool, const conn_t *conn)
+{
+    return !pool->freeing && pool->nidle < MAX_IDLE &&
+           pool->idle_shm + shm_bytes(conn) <= MAX_IDLE_SHM;
 }
 
 static void idle_remove(tfn__pool_t *pool, conn_t *conn)
@@ -190,6 +173,7 @@ static void idle_remove(tfn__pool_t *pool, conn_t *conn)
     if (conn->idle_next)
         conn->idle_next->idle_prev = conn->idle_prev;
     pool->nidle--;
+    pool->idle_shm -= shm_bytes(conn);
 }
 
 /* Where the pool connects, for messages: "unix:/run/x.sock" or "host:port". */
@@ -220,15 +204,29 @@ static void deliver_response(conn_t *conn, bool reusable)
 {
     tfn__exchange_t *ex = conn->ex;
     tfn__pool_t *pool = conn->pool;
+    if (conn->resp_shm_len && !tfn__client_peer_region_received(conn))
+        return;
     tfn__response_t resp = conn->resp; /* the callback may reuse this connection */
     tfn__buf_init(&conn->resp.body, TFN__MAX_RESPONSE_BYTES);
     bool keep = reusable && http_should_keep_alive(&conn->parser) && !pool->freeing;
+    bool has_shm = conn->shm.own || conn->shm.peer;
+    /* After an error the dependency's handler may still be reading the request's tensors in our
+     * region: the next call must not overwrite them. A new connection gets a new region. */
+    if (has_shm && resp.status != 200)
+        keep = false;
     conn->ex = NULL;
     uv_timer_stop(&conn->timer);
-    if (keep && pool->nidle < MAX_IDLE)
-        idle_push(pool, conn);
+    if (has_shm && ex->value && resp.status == 200) {
+        /* The answer may point into the regions: they stay as they are until it is released */
+        conn->leased = true;
+        resp.shm = &conn->shm;
+        resp.lease = (struct tfn__lease *)conn;
+        if (!keep)
+            tfn__client_conn_close(conn); /* freed when released */
+    } else if (keep && keep_idle(pool, conn))
+        tfn__client_idle_push(pool, conn);
     else
-        conn_close(conn);
+        tfn__client_conn_close(conn);
     tfn__exchange_cb cb = ex->cb;
     void *arg = ex->arg;
     exchange_free(ex);
@@ -237,13 +235,13 @@ static void deliver_response(conn_t *conn, bool reusable)
 }
 
 /* The connection failed: retry the exchange on a fresh connection if it may be, else report. */
-static void conn_fail(conn_t *conn, int code, const char *fmt, ...)
+void tfn__client_conn_fail(conn_t *conn, int code, const char *fmt, ...)
 {
     tfn__exchange_t *ex = conn->ex;
     bool may_retry = ex && ex->retry && conn->connected && !conn->got_bytes;
     if (ex && !detach_keep(conn, may_retry))
         may_retry = false;
-    conn_close(conn);
+    tfn__client_conn_close(conn);
     if (!ex)
         return;
     if (may_retry) {
@@ -275,7 +273,7 @@ void tfn__exchange_cancel(tfn__exchange_t *ex)
     conn_t *conn = ex->conn;
     if (conn) {
         detach(conn);
-        conn_close(conn); /* its answer, if any comes, belongs to nobody */
+        tfn__client_conn_close(conn); /* its answer, if any comes, belongs to nobody */
     }
     exchange_free(ex);
 }
@@ -284,9 +282,9 @@ void tfn__exchange_cancel(tfn__exchange_t *ex)
  * Closing
  * ------------------------------------------------------------------------------------------- */
 
-static void conn_maybe_free(conn_t *conn)
+void tfn__client_conn_maybe_free(conn_t *conn)
 {
-    if (conn->open_handles > 0)
+    if (conn->open_handles > 0 || conn->leased) /* an answer still points into its regions */
         return;
     tfn__pool_t *pool = conn->pool;
     if (conn->prev)
@@ -299,6 +297,8 @@ static void conn_maybe_free(conn_t *conn)
     tfn__buf_free(&conn->resp.body);
     tfn__buf_free(&conn->orphan_head);
     tfn__buf_free(&conn->orphan_body);
+    tfn__shm_region_unref(conn->shm.own);
+    tfn__shm_region_unref(conn->shm.peer);
     free(conn);
     if (pool->freeing && !pool->conns)
         free(pool);
@@ -308,10 +308,10 @@ static void on_handle_closed(uv_handle_t *handle)
 {
     conn_t *conn = handle->data;
     conn->open_handles--;
-    conn_maybe_free(conn);
+    tfn__client_conn_maybe_free(conn);
 }
 
-static void conn_close(conn_t *conn)
+void tfn__client_conn_close(conn_t *conn)
 {
     if (conn->closing)
         return;
@@ -353,6 +353,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (!conn->in_content_type) {
         bool is_ct = strcasecmp(conn->header_name, "content-type") == 0;
         conn->header_name_len = SIZE_MAX; /* the next field starts a new name */
+        if (!is_ct && conn->ex && conn->ex->value &&
+            strcasecmp(conn->header_name, TFN__SHM_HEADER) == 0)
+            return tfn__client_shm_header(conn, at, len);
         if (!is_ct)
             return 0;
         conn->in_content_type = true;
@@ -424,7 +427,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || conn->closing)
         return;
     if (!conn->ex) { /* idle: the server closed it (or sent garbage): drop it from the pool */
-        conn_close(conn);
+        tfn__client_conn_close(conn);
         return;
     }
     if (nread < 0) {
@@ -433,8 +436,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         if (conn->message_done)
             deliver_response(conn, false);
         else /* typically the dependency's worker died while handling the request */
-            conn_fail(conn, TFN_EIO, "connection %s before the answer",
-                      nread == UV_EOF ? "closed" : uv_strerror((int)nread));
+            tfn__client_conn_fail(conn, TFN_EIO, "connection %s before the answer",
+                                  nread == UV_EOF ? "closed" : uv_strerror((int)nread));
         return;
     }
     conn->got_bytes = true;
@@ -447,9 +450,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
     if (e != HPE_OK) {
         if (conn->resp.body.len >= TFN__MAX_RESPONSE_BYTES || e == HPE_CB_headers_complete)
-            conn_fail(conn, TFN_ETOOBIG, "answer larger than %zu bytes", TFN__MAX_RESPONSE_BYTES);
+            tfn__client_conn_fail(conn, TFN_ETOOBIG, "answer larger than %zu bytes",
+                                  TFN__MAX_RESPONSE_BYTES);
         else
-            conn_fail(conn, TFN_EPROTO, "malformed HTTP answer: %s", http_errno_description(e));
+            tfn__client_conn_fail(conn, TFN_EPROTO, "malformed HTTP answer: %s",
+                                  http_errno_description(e));
     }
 }
 
@@ -466,12 +471,12 @@ static void on_timeout(uv_timer_t *timer)
     if (ex->pending_error) { /* reported from here so that cb never runs inside send */
         conn->ex = NULL;
         ex->conn = NULL;
-        conn_close(conn);
+        tfn__client_conn_close(conn);
         exchange_error(ex, &ex->error);
         return;
     }
     ex->retry = false;
-    conn_fail(conn, TFN_ETIMEOUT, "no answer within the deadline");
+    tfn__client_conn_fail(conn, TFN_ETIMEOUT, "no answer within the deadline");
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -481,7 +486,7 @@ static void on_written(uv_write_t *req, int status)
     tfn__buf_free(&conn->orphan_head);
     tfn__buf_free(&conn->orphan_body);
     if (status < 0 && status != UV_ECANCELED && !conn->closing)
-        conn_fail(conn, TFN_EIO, "cannot send the request: %s", uv_strerror(status));
+        tfn__client_conn_fail(conn, TFN_EIO, "cannot send the request: %s", uv_strerror(status));
 }
 
 /* Sends the exchange's request on the connected `conn`. Returns 0, or a libuv error when the
@@ -489,6 +494,13 @@ static void on_written(uv_write_t *req, int status)
 static int conn_send(conn_t *conn)
 {
     tfn__exchange_t *ex = conn->ex;
+    conn->resp_shm = false;
+    conn->resp_shm_len = 0;
+    if (ex->value) {
+        int rc = tfn__client_finish_head(conn, ex);
+        if (rc)
+            return UV_ENOMEM;
+    }
     http_parser_init(&conn->parser, HTTP_RESPONSE);
     conn->parser.data = conn;
     conn->resp.status = 0;
@@ -500,7 +512,8 @@ static int conn_send(conn_t *conn)
     uv_buf_t b[2] = {uv_buf_init(ex->head.data, (unsigned)ex->head.len),
                      uv_buf_init(ex->body.data, (unsigned)ex->body.len)};
     size_t total = ex->head.len + ex->body.len;
-    int n = uv_try_write(&conn->io.stream, b, ex->body.len ? 2 : 1);
+    int n = conn->send_own ? tfn__client_send_own_head(conn, b, ex->body.len ? 2 : 1)
+                           : uv_try_write(&conn->io.stream, b, ex->body.len ? 2 : 1);
     if (n >= 0 && (size_t)n == total)
         return 0;
     if (n < 0 && n != UV_EAGAIN)
@@ -529,7 +542,7 @@ static void on_connected(uv_connect_t *req, int status)
     if (conn->closing)
         return;
     if (status < 0) {
-        conn_fail(conn, TFN_ECONNECT, "cannot connect: %s", uv_strerror(status));
+        tfn__client_conn_fail(conn, TFN_ECONNECT, "cannot connect: %s", uv_strerror(status));
         return;
     }
     conn->connected = true;
@@ -537,13 +550,13 @@ static void on_connected(uv_connect_t *req, int status)
         uv_tcp_nodelay(&conn->io.tcp, 1);
     int rc = uv_read_start(&conn->io.stream, on_alloc, on_read);
     if (rc != 0) {
-        conn_fail(conn, TFN_ECONNECT, "cannot read: %s", uv_strerror(rc));
+        tfn__client_conn_fail(conn, TFN_ECONNECT, "cannot read: %s", uv_strerror(rc));
         return;
     }
     if (!conn->ex)
-        conn_close(conn); /* its exchange was cancelled meanwhile */
+        tfn__client_conn_close(conn); /* its exchange was cancelled meanwhile */
     else if ((rc = conn_send(conn)) != 0)
-        conn_fail(conn, TFN_EIO, "cannot send the request: %s", uv_strerror(rc));
+        tfn__client_conn_fail(conn, TFN_EIO, "cannot send the request: %s", uv_strerror(rc));
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -553,7 +566,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     conn->open_handles--;
     if (conn->closing) {
         uv_freeaddrinfo(res);
-        conn_maybe_free(conn);
+        tfn__client_conn_maybe_free(conn);
         return;
     }
     int rc = status;
@@ -563,7 +576,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     uv_freeaddrinfo(res);
     if (rc != 0)
-        conn_fail(conn, TFN_ECONNECT, "cannot resolve or connect: %s", uv_strerror(rc));
+        tfn__client_conn_fail(conn, TFN_ECONNECT, "cannot resolve or connect: %s", uv_strerror(rc));
 }
 
 /* Reports an error that happened inside tfn__pool_send from the timer instead. */
@@ -594,7 +607,7 @@ static void conn_begin(conn_t *conn)
     conn->open_handles = 2;
     int rc;
     if (pool->target.unix_path) {
-        uv_pipe_init(pool->loop, &conn->io.pipe, 0);
+        uv_pipe_init(pool->loop, &conn->io.pipe, tfn__shm_enabled()); /* ipc: regions come */
         conn->io.handle.data = conn;
         conn->connect_req.data = conn;
         uv_pipe_connect(&conn->connect_req, &conn->io.pipe, pool->target.unix_path, on_connected);
@@ -629,8 +642,9 @@ static void conn_begin(conn_t *conn)
                        conn->ex->deadline > now ? conn->ex->deadline - now : 0, 0);
 }
 
-int tfn__pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body, uint32_t timeout_ms,
-                   bool retry, tfn__exchange_cb cb, void *arg, tfn__exchange_t **out)
+static int pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body,
+                     const tfn_value_t *value, uint32_t timeout_ms, bool retry, tfn__exchange_cb cb,
+                     void *arg, tfn__exchange_t **out)
 {
     tfn__exchange_t *ex = calloc(1, sizeof *ex);
     if (!ex) {
@@ -638,6 +652,8 @@ int tfn__pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body, uint32
         tfn__buf_free(body);
         return TFN_ENOMEM;
     }
+    ex->value = value;
+    ex->head_base = head->len;
     ex->pool = pool;
     ex->head = *head;
     ex->body = *body;
@@ -654,18 +670,28 @@ int tfn__pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body, uint32
     while ((conn = pool->idle)) {
         idle_remove(pool, conn);
         if (uv_now(pool->loop) - conn->idle_since > MAX_IDLE_AGE_MS) {
-            conn_close(conn); /* the server may be closing it right now */
+            tfn__client_conn_close(conn); /* the server may be closing it right now */
             continue;
         }
         conn->ex = ex;
         ex->conn = conn;
+        if (value && !ex->body.len) { /* encoded once, on the first connection it tries */
+            int rc = tfn__client_encode_value(conn, ex);
+            if (rc) {
+                conn->ex = NULL;
+                ex->conn = NULL;
+                tfn__client_idle_push(pool, conn);
+                exchange_free(ex);
+                return rc;
+            }
+        }
         if (conn_send(conn) == 0) {
             uv_timer_start(&conn->timer, on_timeout, timeout_ms, 0);
             return 0;
         }
         conn->ex = NULL; /* a dead idle connection: drop it and try the next */
         ex->conn = NULL;
-        conn_close(conn);
+        tfn__client_conn_close(conn);
     }
     conn = calloc(1, sizeof *conn);
     if (!conn) {
@@ -675,6 +701,28 @@ int tfn__pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body, uint32
     conn->pool = pool;
     conn->ex = ex;
     ex->conn = conn;
+    if (value && !ex->body.len) {
+        int rc = tfn__client_encode_value(conn, ex);
+        if (rc) {
+            tfn__shm_region_unref(conn->shm.own);
+            free(conn);
+            exchange_free(ex);
+            return rc;
+        }
+    }
     conn_begin(conn);
     return 0;
+}
+
+int tfn__pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body, uint32_t timeout_ms,
+                   bool retry, tfn__exchange_cb cb, void *arg, tfn__exchange_t **out)
+{
+    return pool_send(pool, head, body, NULL, timeout_ms, retry, cb, arg, out);
+}
+
+int tfn__pool_send_value(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body,
+                         const tfn_value_t *value, uint32_t timeout_ms, bool retry,
+                         tfn__exchange_cb cb, void *arg, tfn__exchange_t **out)
+{
+    return pool_send(pool, head, body, value, timeout_ms, retry, cb, arg, out);
 }

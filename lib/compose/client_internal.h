@@ -60,6 +60,21 @@ void tfn__pool_free(tfn__pool_t *pool);
 int tfn__pool_send(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body, uint32_t timeout_ms,
                    bool retry, tfn__exchange_cb cb, void *arg, tfn__exchange_t **out);
 
+/**
+ * Like tfn__pool_send, for a call on a unix socket that may use shared memory: `head` lacks
+ * Content-Length and the blank line, and `value` (which must outlive the exchange) is encoded
+ * when a connection is chosen — large tensors into that connection's region. `body` is an empty
+ * buffer whose limit bounds the encoding. An answer of status 200 may then carry resp->lease:
+ * whoever took the callback's response must release it with tfn__pool_release once nothing
+ * points into resp->shm any more (until then the connection is not reused).
+ */
+int tfn__pool_send_value(tfn__pool_t *pool, tfn__buf_t *head, tfn__buf_t *body,
+                         const tfn_value_t *value, uint32_t timeout_ms, bool retry,
+                         tfn__exchange_cb cb, void *arg, tfn__exchange_t **out);
+
+/** Releases a response's lease (NULL is ignored): its connection may carry the next call. */
+void tfn__pool_release(struct tfn__lease *lease);
+
 /** Abandons an exchange whose callback has not run yet: it never will. Its connection closes. */
 void tfn__exchange_cancel(tfn__exchange_t *ex);
 

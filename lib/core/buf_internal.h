@@ -44,6 +44,11 @@ typedef struct tfn__response {
     int status;
     char content_type[128];
     tfn__buf_t body;
+    /* A binary answer of a dependency on this host may point into the connection's shared
+     * memory (lib/codec/shm.c): its regions, and the lease that keeps them as they are until
+     * released (tfn__pool_release). NULL both when not. */
+    struct tfn__shm_pair *shm;
+    struct tfn__lease *lease;
 } tfn__response_t;
 
 #endif

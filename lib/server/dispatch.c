@@ -25,143 +25,6 @@
 static bool is_error_code(int code) { return code < 0 && strcmp(tfn_errname(code), "EUNKNOWN"); }
 
 /* ---------------------------------------------------------------------------------------------
- * Small response helpers
- * ------------------------------------------------------------------------------------------- */
-
-static void respond_json(tfn__conn_t *conn, int status, const char *json, bool keep_alive)
-{
-    tfn__conn_respond(conn, status, TFN__MEDIA_JSON, json, strlen(json), keep_alive, NULL);
-}
-
-static void respond_buf(tfn__conn_t *conn, int status, tfn__buf_t *body, bool keep_alive)
-{
-    tfn__conn_respond_buf(conn, status, TFN__MEDIA_JSON, body, keep_alive, NULL);
-}
-
-static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers, int code,
-                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers, int code,
-                           const char *fmt, ...)
-{
-    tfn_error_t err;
-    tfn_error_set(&err, code, "%s", "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err.message, sizeof err.message, fmt, ap);
-    va_end(ap);
-    snprintf(err.service, sizeof err.service, "%s", conn->server->service->name);
-    tfn__conn_respond_error(conn, &err, keep_alive, extra_headers);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Operational endpoints
- * ------------------------------------------------------------------------------------------- */
-
-static void serve_readyz(tfn__conn_t *conn, bool keep_alive)
-{
-    tfn__server_t *server = conn->server;
-    char why[TFN_ERROR_MESSAGE_MAX];
-    if (server->draining || server->quiescing) /* load balancers: send no more here */
-        respond_errorf(conn, keep_alive, NULL, TFN_ESHUTDOWN, "service '%s' is shutting down",
-                       server->service->name);
-    else if (!server->ready)
-        respond_errorf(conn, keep_alive, NULL, TFN_EUNAVAIL,
-                       "service '%s' is not ready: its init hook has not finished",
-                       server->service->name);
-    else if (!tfn__server_hooks_ready(server, why, sizeof why))
-        respond_errorf(conn, keep_alive, NULL, TFN_EUNAVAIL, "service '%s' is not ready: %s",
-                       server->service->name, why);
-    else
-        respond_json(conn, 200, "{\"status\":\"ready\"}", keep_alive);
-}
-
-static void serve_healthz(tfn__conn_t *conn, bool keep_alive)
-{
-    tfn__server_t *server = conn->server;
-    const char *status = server->draining || server->quiescing ? "draining"
-                         : server->ready                       ? "ok"
-                                                               : "starting";
-    tfn__buf_t body;
-    tfn__buf_init(&body, 4096);
-    /* Service names are restricted to [A-Za-z0-9_-] (tfn__service_check): no escaping needed. */
-    int rc =
-        tfn__buf_printf(&body,
-                        "{\"status\":\"%s\",\"service\":\"%s\",\"worker\":%u,"
-                        "\"version\":\"%s\","
-                        "\"ready\":%s,\"in_flight\":%u,\"queued\":%u,\"served\":%llu,"
-                        "\"uptime_ms\":%llu,"
-                        "\"pid\":%d",
-                        status, server->service->name, server->worker.index,
-                        server->service->version ? server->service->version : "0.0.0",
-                        server->ready ? "true" : "false", server->in_flight, server->queued,
-                        (unsigned long long)server->served,
-                        (unsigned long long)(tfn__now_ms() - server->started_ms), (int)getpid());
-    if (rc == 0)
-        rc = tfn__batch_healthz(server, &body);
-    if (rc == 0)
-        rc = tfn__buf_puts(&body, "}");
-    if (rc != 0) {
-        tfn__buf_free(&body);
-        respond_errorf(conn, keep_alive, NULL, rc, "cannot build the health report");
-        return;
-    }
-    respond_buf(conn, 200, &body, keep_alive);
-}
-
-static void serve_docs(tfn__conn_t *conn, bool keep_alive)
-{
-    tfn__server_t *server = conn->server;
-    if (!server->openapi_json) { /* generated once: the service definition is constant */
-        tfn__buf_t doc;
-        tfn__buf_init(&doc, 16 << 20);
-        int rc = tfn__openapi(server->service, &doc);
-        if (rc != 0) {
-            tfn__buf_free(&doc);
-            respond_errorf(conn, keep_alive, NULL, rc, "cannot generate the OpenAPI document");
-            return;
-        }
-        server->openapi_json = doc.data;
-        server->openapi_len = doc.len;
-    }
-    tfn__conn_respond(conn, 200, TFN__MEDIA_JSON, server->openapi_json, server->openapi_len,
-                      keep_alive, NULL);
-}
-
-static void serve_index(tfn__conn_t *conn, bool keep_alive)
-{
-    const tfn_service_t *svc = conn->server->service;
-    tfn__buf_t body;
-    tfn__buf_init(&body, 1 << 20);
-    int rc = tfn__buf_printf(&body, "{\"service\":\"%s\",\"apis\":[", svc->name);
-    for (const tfn_api_t *api = svc->apis; rc == 0 && api->name; api++)
-        rc = tfn__buf_printf(&body, "%s\"%s\"", api == svc->apis ? "" : ",", api->name);
-    if (rc == 0)
-        rc = tfn__buf_puts(&body, "],\"docs\":\"/docs.json\"}");
-    if (rc != 0) {
-        tfn__buf_free(&body);
-        respond_errorf(conn, keep_alive, NULL, rc, "cannot list the APIs");
-        return;
-    }
-    respond_buf(conn, 200, &body, keep_alive);
-}
-
-typedef void (*ops_fn)(tfn__conn_t *conn, bool keep_alive);
-
-static const struct {
-    const char *path;
-    ops_fn serve;
-} operational_endpoints[] = {
-    {"/livez", NULL}, /* NULL: answered inline, it must not depend on anything */
-    {"/readyz", serve_readyz},
-    {"/healthz", serve_healthz},
-    {"/docs.json", serve_docs},
-    {"/", serve_index},
-    /* Prometheus metrics: lib/server/observe.c */
-    {"/metrics", tfn__serve_metrics},
-};
-
-/* ---------------------------------------------------------------------------------------------
  * API requests
  * ------------------------------------------------------------------------------------------- */
 
@@ -201,6 +64,8 @@ static void on_timer_closed(uv_handle_t *handle)
     if (hooks && hooks->request_free)
         hooks->request_free(req);
     tfn__buf_free(&req->body);
+    tfn__shm_region_unref(req->shm.own); /* its input may have pointed into them */
+    tfn__shm_region_unref(req->shm.peer);
     tfn_arena_free(req->arena); /* req itself lives in its arena */
 }
 
@@ -359,10 +224,14 @@ static void answer(tfn__request_t *req)
             deliver_error(req);
             return;
         }
-        rc = req->wire_response ? tfn__wire_encode(req->output, &body)
+        char shm_header[64];
+        shm_header[0] = '\0';
+        rc = req->wire_response ? tfn__conn_shm_encode(req->conn, req, req->output, &body,
+                                                       shm_header, sizeof shm_header)
                                 : tfn__json_encode(req->output, &body);
         if (rc == 0) {
-            deliver(req, 200, req->wire_response ? TFN__MEDIA_WIRE : TFN__MEDIA_JSON, &body);
+            deliver_with(req, 200, req->wire_response ? TFN__MEDIA_WIRE : TFN__MEDIA_JSON, &body,
+                         shm_header[0] ? shm_header : NULL);
             return;
         }
         tfn__buf_free(&body);
@@ -526,6 +395,31 @@ static void start_queued(tfn__server_t *server)
     }
 }
 
+/* The binary encoding, whose tensors may point into the connection's shared memory. */
+static int decode_wire(tfn__request_t *req, tfn_value_t **input)
+{
+    tfn__buf_t *body = &req->body;
+    tfn__conn_t *conn = req->conn;
+    tfn__shm_use_t use;
+    int rc = tfn__wire_decode_shm(req->arena, body->data ? body->data : "", body->len,
+                                  conn ? &conn->shm : NULL, false, &use, input, &req->error);
+    if (rc == TFN_EBADWIRE && conn && conn->shm_error.code) /* the region was refused: why */
+        return tfn_error_set(&req->error, conn->shm_error.code, "%s", conn->shm_error.message);
+    if (rc)
+        return rc;
+    size_t max = req->server->config.traffic.max_body_bytes;
+    if (use.bytes > max || body->len > max - use.bytes)
+        return tfn_error_set(&req->error, TFN_ETOOBIG,
+                             "request of %zu bytes with its shared memory (at most %zu)",
+                             body->len + use.bytes, max);
+    /* The regions stay mapped while the input points into them, whatever the connection does */
+    if (use.own)
+        req->shm.own = tfn__shm_region_ref(conn->shm.own);
+    if (use.peer)
+        req->shm.peer = tfn__shm_region_ref(conn->shm.peer);
+    return 0;
+}
+
 /* Decodes the body as the request's media type says. An empty body without a media type is an
  * empty object, so APIs without inputs can be called with a bare POST. */
 static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_t **input)
@@ -542,8 +436,7 @@ static int decode_body(tfn__request_t *req, const char *content_type, tfn_value_
         return rc;
     }
     if (media_is(content_type, TFN__MEDIA_WIRE))
-        return tfn__wire_decode(req->arena, body->data ? body->data : "", body->len, input,
-                                &req->error);
+        return decode_wire(req, input);
     return tfn_error_set(&req->error, TFN_EMEDIATYPE,
                          "Content-Type '%s' is not supported: send application/json or "
                          "application/vnd.tiffin",
@@ -657,11 +550,12 @@ void tfn__dispatch_api_with(tfn__conn_t *conn, const tfn_api_t *api, tfn__buf_t 
     }
     tfn__request_t *req = request_new(server, api, body, conn->deadline_ms);
     if (!req) {
-        respond_errorf(conn, false, NULL, TFN_ENOMEM, "out of memory");
+        tfn__conn_respond_errorf(conn, false, NULL, TFN_ENOMEM, "out of memory");
         return;
     }
     req->keep_alive = keep_alive;
     req->wire_response = accepts_wire(conn->accept);
+    req->shm_ok = conn->shm_announced;
     tfn__observe_begin(req, conn);
     req->conn = conn;
     conn->active = req;
@@ -747,8 +641,8 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
 {
     tfn__server_t *server = conn->server;
     if (!tfn__http_method_known(method)) {
-        respond_errorf(conn, keep_alive, NULL, TFN_ENOTIMPL, "method %s is not implemented",
-                       http_method_str(method));
+        tfn__conn_respond_errorf(conn, keep_alive, NULL, TFN_ENOTIMPL,
+                                 "method %s is not implemented", http_method_str(method));
         body->len = 0;
         return;
     }
@@ -760,17 +654,7 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
             return;
         }
     }
-    for (size_t i = 0; i < sizeof operational_endpoints / sizeof *operational_endpoints; i++) {
-        if (strcmp(path, operational_endpoints[i].path) != 0)
-            continue;
-        if (method != HTTP_GET && method != HTTP_HEAD) {
-            respond_errorf(conn, keep_alive, "Allow: GET, HEAD\r\n", TFN_EMETHOD,
-                           "%s accepts GET, not %s", path, http_method_str(method));
-        } else if (!operational_endpoints[i].serve) {
-            respond_json(conn, 200, "{\"status\":\"alive\"}", keep_alive);
-        } else {
-            operational_endpoints[i].serve(conn, keep_alive);
-        }
+    if (tfn__serve_ops(conn, method, path, keep_alive)) { /* /livez, /healthz, ... (ops.c) */
         body->len = 0;
         return;
     }
@@ -778,11 +662,12 @@ void tfn__dispatch(tfn__conn_t *conn, int method, const char *path, tfn__buf_t *
         return;
     const tfn_api_t *api = path[0] == '/' ? find_api(server->service, path + 1) : NULL;
     if (!api) {
-        respond_errorf(conn, keep_alive, NULL, TFN_ENOTFOUND,
-                       "no API or endpoint at '%s' (see GET /docs.json)", path);
+        tfn__conn_respond_errorf(conn, keep_alive, NULL, TFN_ENOTFOUND,
+                                 "no API or endpoint at '%s' (see GET /docs.json)", path);
     } else if (method != HTTP_POST) {
-        respond_errorf(conn, keep_alive, "Allow: POST\r\n", TFN_EMETHOD,
-                       "API '%s' accepts POST, not %s", api->name, http_method_str(method));
+        tfn__conn_respond_errorf(conn, keep_alive, "Allow: POST\r\n", TFN_EMETHOD,
+                                 "API '%s' accepts POST, not %s", api->name,
+                                 http_method_str(method));
     } else {
         dispatch_api(conn, api, body, keep_alive);
         return;

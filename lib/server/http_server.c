@@ -26,6 +26,7 @@ enum header_kind {
     HEADER_EXPECT,
     HEADER_DEADLINE,
     HEADER_INFER_LEN,
+    HEADER_SHM,
     HEADER_TRACEPARENT,
     HEADER_TRACESTATE
 };
@@ -77,7 +78,8 @@ static void conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body)
     uv_buf_t b[2] = {uv_buf_init(head->data, (unsigned)head->len),
                      uv_buf_init(body->data, (unsigned)body->len)};
     size_t total = head->len + body->len;
-    int n = uv_try_write(&conn->io.stream, b, body->len ? 2 : 1);
+    int n = conn->send_own ? tfn__conn_shm_send_head(conn, b, body->len ? 2 : 1)
+                           : uv_try_write(&conn->io.stream, b, body->len ? 2 : 1);
     if (n >= 0 && (size_t)n == total) {
         tfn__buf_free(head);
         tfn__buf_free(body);
@@ -144,7 +146,7 @@ void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_ty
                            tfn__buf_t *body, bool keep_alive, const char *extra_headers)
 {
     tfn__server_t *server = conn->server;
-    if (server->draining || server->quiescing)
+    if (server->draining || server->quiescing || conn->shm_close)
         keep_alive = false; /* let clients move to another worker while we drain */
     /* HTTP/1.1 keeps connections open unless told otherwise; HTTP/1.0 closes them unless told
      * to keep them (a 1.0 client that asked for keep-alive, ab -k, waits for the close). */
@@ -244,6 +246,8 @@ static int on_message_begin(http_parser *p)
     conn->tracestate_headers = 0;
     conn->deadline_ms = 0;
     conn->infer_header_len = SIZE_MAX;
+    conn->shm_announced = false;
+    conn->shm_len = 0;
     conn->expect_continue = false;
     conn->in_head = true;
     conn->head_only = false;
@@ -342,7 +346,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             conn->header_kind = HEADER_DEADLINE;
         else if (n == 31 && strcasecmp(name, "inference-header-content-length") == 0)
             conn->header_kind = HEADER_INFER_LEN;
-        else if (n == 11 && strcasecmp(name, "traceparent") == 0) {
+        else if (n == sizeof TFN__SHM_HEADER - 1 && strcasecmp(name, TFN__SHM_HEADER) == 0 &&
+                 conn->io.handle.type == UV_NAMED_PIPE) {
+            conn->header_kind = HEADER_SHM;
+            conn->shm_announced = true;
+        } else if (n == 11 && strcasecmp(name, "traceparent") == 0) {
             conn->header_kind = HEADER_TRACEPARENT;
             conn->traceparent_bad |= conn->traceparent[0] != '\0'; /* given twice: ignored */
         } else if (n == 10 && strcasecmp(name, "tracestate") == 0) {
@@ -377,6 +385,16 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         }
         if (conn->deadline_ms == 0 && len) /* 0 ms left: the caller has given up already */
             conn->deadline_ms = 1;
+        return 0;
+    case HEADER_SHM: /* the size of the region sent with this request (0: none) */
+        for (size_t i = 0; i < len; i++) {
+            if (at[i] == ' ' || at[i] == '\t')
+                continue;
+            if (at[i] < '0' || at[i] > '9' || conn->shm_len > (TFN__SHM_MAX_BYTES - 9) / 10)
+                return parse_fail(conn, TFN_EBADHTTP,
+                                  TFN__SHM_HEADER " must be a number of bytes (at most 16 GiB)");
+            conn->shm_len = conn->shm_len * 10 + (size_t)(at[i] - '0');
+        }
         return 0;
     case HEADER_INFER_LEN: /* KServe v2: bytes of JSON before the binary tensors */
         for (size_t i = 0; i < len; i++) {
@@ -462,6 +480,8 @@ static int on_message_complete(http_parser *p)
     conn->busy = true;
     conn->receiving = conn->in_body = false;
     conn->requests++;
+    if (conn->shm_announced) /* its region came with the head: installed before anything else */
+        tfn__conn_shm_received(conn);
     tfn__server_t *server = conn->server;
     tfn__dispatch(conn, p->method, conn->url, &conn->body, http_should_keep_alive(p));
     if (server->quiescing) /* that was a fresh connection's request: the last one? */
@@ -592,6 +612,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (conn->lingering)
         return;
+    /* One descriptor may come with a request: more waiting is a peer flooding us with them. */
+    if (stream->type == UV_NAMED_PIPE && uv_pipe_pending_count(&conn->io.pipe) > 2) {
+        conn_close(conn);
+        return;
+    }
     if (conn->reading_body) { /* the bytes are in place at the end of the body: parse them there */
         conn->reading_body = false;
         if (nread == 0) /* nothing after all (EAGAIN): and 0 bytes would tell the parser EOF */
@@ -626,6 +651,8 @@ static void on_conn_handle_closed(uv_handle_t *handle)
     tfn__server_t *server = conn->server;
     tfn__buf_free(&conn->in);
     tfn__buf_free(&conn->body);
+    tfn__shm_region_unref(conn->shm.own);
+    tfn__shm_region_unref(conn->shm.peer);
     free(conn);
     if (server->draining)
         tfn__server_maybe_finish(server);
@@ -799,8 +826,9 @@ void tfn__server_on_connection(uv_stream_t *listener, int status)
         return;
     conn->server = server;
     bool is_tcp = listener->type == UV_TCP;
+    /* ipc: a tiffin client on a unix socket may send its shared-memory region (shm_conn.c) */
     int rc = is_tcp ? uv_tcp_init(server->loop, &conn->io.tcp)
-                    : uv_pipe_init(server->loop, &conn->io.pipe, 0);
+                    : uv_pipe_init(server->loop, &conn->io.pipe, tfn__shm_enabled());
     if (rc != 0) {
         free(conn);
         return;

@@ -27,7 +27,7 @@ static int listen_inherited(tfn__server_t *server, int fd, bool tcp)
         stream = (uv_stream_t *)&server->pipe;
     }
     if (rc == 0)
-        rc = uv_listen(stream, 1024, tfn__server_on_connection);
+        rc = uv_listen(stream, TFN__LISTEN_BACKLOG, tfn__server_on_connection);
     if (rc != 0) {
         tfn__log("error", "cannot listen on the inherited %s socket (fd %d): %s",
                  tcp ? "TCP" : "unix", fd, uv_strerror(rc));
@@ -57,7 +57,8 @@ int tfn__server_listen(tfn__server_t *server)
         server->tcp.data = server;
         server->tcp_open = true;
         if ((rc = uv_tcp_bind(&server->tcp, (struct sockaddr *)&addr, 0)) != 0 ||
-            (rc = uv_listen((uv_stream_t *)&server->tcp, 1024, tfn__server_on_connection)) != 0) {
+            (rc = uv_listen((uv_stream_t *)&server->tcp, TFN__LISTEN_BACKLOG,
+                            tfn__server_on_connection)) != 0) {
             tfn__log("error", "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
             return TFN_EIO;
         }
@@ -68,7 +69,8 @@ int tfn__server_listen(tfn__server_t *server)
         server->pipe_open = true;
         unlink(cfg->unix_path); /* a stale socket from a previous run */
         if ((rc = uv_pipe_bind(&server->pipe, cfg->unix_path)) != 0 ||
-            (rc = uv_listen((uv_stream_t *)&server->pipe, 1024, tfn__server_on_connection)) != 0) {
+            (rc = uv_listen((uv_stream_t *)&server->pipe, TFN__LISTEN_BACKLOG,
+                            tfn__server_on_connection)) != 0) {
             tfn__log("error", "cannot listen on unix:%s: %s", cfg->unix_path, uv_strerror(rc));
             return TFN_EIO;
         }

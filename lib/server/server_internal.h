@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "codec/codec_internal.h"
 #include "core/buf_internal.h"
 #include "core/coro_internal.h"
 #include "core/log_internal.h"
@@ -24,6 +25,9 @@
 
 /* The header a caller sends with what is left of its deadline, in milliseconds. */
 #define TFN__DEADLINE_HEADER "X-Tiffin-Deadline-Ms"
+/* Connections a listener queues before accepting (the kernel caps it at net.core.somaxconn): a
+ * unix socket refuses the next at once (EAGAIN), where TCP would retransmit its SYN. */
+#define TFN__LISTEN_BACKLOG 4096
 
 /* Limits of the request head (request line + headers). */
 #define TFN__MAX_URL          4096
@@ -100,7 +104,7 @@ typedef struct tfn__serve_config {
     const char *access_log;
     int metrics_fd;
     unsigned metrics_slot, metrics_gen;
-    const tfn__route_t *routes;            /* the protocols' routes (lib/protocols); NULL: none */
+    const tfn__route_t *routes; /* the protocols' routes (lib/protocols); NULL: none */
 } tfn__serve_config_t;
 
 /** Most --depends a worker takes. */
@@ -272,6 +276,15 @@ struct tfn__conn {
     char parse_message[TFN_ERROR_MESSAGE_MAX];
 
     tfn__request_t *active; /* request being handled by a handler, if any */
+
+    /* Shared memory with a tiffin client on a unix socket (shm_conn.c; design.md "Shared memory
+     * on one host"): announced by X-Tiffin-Shm on a request. */
+    bool shm_announced;    /* this request's head had X-Tiffin-Shm: its client reads references */
+    size_t shm_len;        /* the size it announced (0: no region sent) */
+    tfn__shm_pair_t shm;   /* own: answers' tensors; peer: the client's requests' tensors */
+    bool send_own;         /* shm.own goes with the next answer's head (a new region) */
+    bool shm_close;        /* its region was refused: close after this answer */
+    tfn_error_t shm_error; /* why (the request's error if its references fail) */
 };
 
 struct tfn_ctx {
@@ -295,6 +308,8 @@ struct tfn__request {
     tfn__sink_fn sink; /* or: where the answer goes, for a caller in this process */
     void *sink_arg;
     tfn_future_t *futures; /* dependency calls the handler made (call.c) */
+    tfn__shm_pair_t shm;   /* the regions its input points into (references held) */
+    bool shm_ok;           /* its caller reads references into shared memory (X-Tiffin-Shm) */
     struct tfn__nap *nap;  /* the handler's tfn_sleep in progress, or NULL (call.c) */
     uint32_t timeout_ms;   /* the handler's deadline, from now: config or caller's, less */
     tfn_arena_t *arena;    /* owns everything below that is not a uv handle */
@@ -520,5 +535,44 @@ void tfn__server_idle(tfn__server_t *server);
 void tfn__server_maybe_finish(tfn__server_t *server);
 /** While quiescing: a fresh connection has had its request, or closed; drain if none is left. */
 void tfn__server_quiesce_check(tfn__server_t *server);
+
+/* ---- Shared memory: descriptors with messages on a unix socket (shm_conn.c) -------------------
+ */
+
+/** Sends `data` with `fd` attached (SCM_RIGHTS) right now; the stream must have nothing queued.
+ *  Returns the bytes sent (perhaps fewer than len) or a negative libuv error. `fd` stays the
+ *  caller's. */
+ssize_t tfn__send_with_fd(uv_stream_t *stream, const void *data, size_t len, int fd);
+/** Takes the next descriptor received on an ipc pipe (the caller owns it), or -1 if none. */
+int tfn__pipe_take_fd(uv_pipe_t *pipe);
+/** Closes every descriptor received on an ipc pipe and not taken. */
+void tfn__pipe_drop_fds(uv_pipe_t *pipe);
+/* ---- Operational endpoints (ops.c) ------------------------------------------------------------
+ */
+
+/** Answers an error (the service named) with a printf-style message. */
+void tfn__conn_respond_errorf(tfn__conn_t *conn, bool keep_alive, const char *extra_headers,
+                              int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/** Answers `path` if it is an operational endpoint (/livez, /readyz, /healthz, /docs.json, /,
+ * /metrics; 405 for a method other than GET or HEAD) and returns true; false for any other. */
+bool tfn__serve_ops(tfn__conn_t *conn, int method, const char *path, bool keep_alive);
+
+/** Whether shared memory is on (TFN_SHM=off in the environment turns it off). */
+bool tfn__shm_enabled(void);
+/** A request announced shared memory (X-Tiffin-Shm): the client understands references, and
+ * its new region, if it sent one, is installed (or why not recorded in conn->shm_error). */
+void tfn__conn_shm_received(tfn__conn_t *conn);
+/**
+ * Encodes an answer (binary) for `conn`: with references into shared memory when its client
+ * understands them — into its own region, or a new larger one (whose X-Tiffin-Shm header is
+ * written into `headers`, `cap` bytes, and whose descriptor goes with the head) — else inline.
+ * `req` is the request answered: inline unless its caller announced shared memory, or when its
+ * input pointed into conn's own region. Same results as tfn__wire_encode. `conn` may be NULL.
+ */
+int tfn__conn_shm_encode(tfn__conn_t *conn, const tfn__request_t *req, const tfn_value_t *v,
+                         tfn__buf_t *out, char *headers, size_t cap);
+/** Writes the head (bufs[0]) with conn's new region attached, then the rest as uv_try_write
+ * would; returns what uv_try_write returns. The stream must have nothing queued. */
+int tfn__conn_shm_send_head(tfn__conn_t *conn, uv_buf_t *bufs, unsigned nbufs);
 
 #endif

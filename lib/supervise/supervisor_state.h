@@ -30,7 +30,7 @@ extern char **environ;
 #define STABLE_MS            30000 /* a worker that ran this long starts its backoff afresh */
 #define KILL_GRACE_MS        5000  /* past its drain time, how long a worker may take to exit */
 #define TFN__SCALE_REPORT_MS 250   /* how often a range's workers report their load (scale.c) */
-#define LISTEN_BACKLOG       1024
+#define LISTEN_BACKLOG       4096
 #define SOCKET_PATH_MAX      sizeof(((struct sockaddr_un *)0)->sun_path)
 
 /* The descriptors a worker is handed (after stdin, stdout and stderr). */
