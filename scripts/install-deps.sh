@@ -4,7 +4,7 @@
 #   build  compilers and libraries (default)
 #   test   + clang sanitizer runtime, python venv for the integration tests, prometheus
 #          (promtool), iproute2 + nftables (multi-host test), ab (apache2-utils), headless chromium
-#   bench  + wrk
+#   bench  + wrk, valgrind, ab (apache2-utils) and curl (bench/observe/instructions.sh)
 #   image  + podman, buildah, runc, debootstrap (make image; the image test installs them)
 set -euo pipefail
 
@@ -20,7 +20,7 @@ for g in "${groups[@]}"; do
         build) ;;
         test) packages+=(clang libclang-rt-14-dev python3 python3-venv curl prometheus iproute2
                          nftables apache2-utils chromium) ;;
-        bench) packages+=(wrk python3 python3-venv) ;;
+        bench) packages+=(wrk python3 python3-venv valgrind apache2-utils curl) ;;
         image) packages+=(podman buildah runc debootstrap) ;;
         *) echo "install-deps: unknown group '$g' (build, test, bench, image)" >&2; exit 2 ;;
     esac

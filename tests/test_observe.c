@@ -68,6 +68,61 @@ static void test_traceparent_invalid(void)
     CHECK_EQ_INT(tfn__traceparent_parse(NULL, 0, NULL, NULL, NULL), -1);
 }
 
+/* The parser and formatter work on eight bytes at a time: every byte value in every position
+ * of a valid traceparent is accepted exactly when the spec allows it there, and every id
+ * formats back to itself. */
+static bool lower_hex(int c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+static void test_traceparent_every_byte(void)
+{
+    const char *good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    unsigned wrong = 0;
+    for (size_t pos = 3; pos < TFN__TRACEPARENT_LEN; pos++) {
+        if (pos == 35 || pos == 52)
+            continue;
+        for (int c = 0; c < 256; c++) {
+            char s[TFN__TRACEPARENT_LEN + 1];
+            memcpy(s, good, sizeof s);
+            s[pos] = (char)c;
+            tfn__trace_ids_t ids;
+            int rc = tfn__traceparent_parse(s, TFN__TRACEPARENT_LEN, ids.trace_id, ids.parent_id,
+                                            &ids.flags);
+            /* (a trailing space or tab is trimmed: then the value is short) */
+            if (rc != (lower_hex(c) ? 0 : -1)) {
+                if (!wrong++)
+                    fprintf(stderr, "  position %zu byte 0x%02x: %d\n", pos, c, rc);
+                continue;
+            }
+            if (rc == 0) {
+                char back[TFN__TRACEPARENT_LEN + 1];
+                memcpy(ids.span_id, ids.parent_id, 8);
+                tfn__traceparent_format(back, &ids);
+                wrong += strcmp(back, s) != 0;
+            }
+        }
+    }
+    CHECK_EQ_INT(wrong, 0);
+    /* Random ids format as printf would. */
+    for (int i = 0; i < 1000; i++) {
+        tfn__trace_ids_t ids;
+        tfn__trace_begin(&ids, NULL, 0);
+        ids.flags = (uint8_t)i;
+        char out[TFN__TRACEPARENT_LEN + 1], want[TFN__TRACEPARENT_LEN + 1], *w = want;
+        w += sprintf(w, "00-");
+        for (int j = 0; j < 16; j++)
+            w += sprintf(w, "%02x", ids.trace_id[j]);
+        w += sprintf(w, "-");
+        for (int j = 0; j < 8; j++)
+            w += sprintf(w, "%02x", ids.span_id[j]);
+        sprintf(w, "-%02x", ids.flags);
+        tfn__traceparent_format(out, &ids);
+        if (strcmp(out, want) != 0) {
+            CHECK_EQ_STR(out, want);
+            break;
+        }
+    }
+}
+
 static void test_trace_begin_and_child(void)
 {
     tfn__trace_ids_t a, b, c;
@@ -222,6 +277,7 @@ int main(void)
 {
     RUN(test_traceparent_valid);
     RUN(test_traceparent_invalid);
+    RUN(test_traceparent_every_byte);
     RUN(test_trace_begin_and_child);
     RUN(test_span_json);
     RUN(test_buckets_and_codes);

@@ -228,6 +228,8 @@ static void start(tfn_future_t *f, tfn__dep_t *dep, const tfn_value_t *input,
     }
     tfn__buf_t head;
     tfn__buf_init(&head, 4096);
+    /* Room for the head and its trace headers at once (a failure shows in the printf below). */
+    (void)tfn__buf_grow(&head, 511);
     rc = tfn__buf_printf(
         &head,
         "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nAccept: %s\r\n" TFN__DEADLINE_HEADER

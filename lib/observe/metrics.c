@@ -185,6 +185,7 @@ tfn__metrics_call_t *tfn__metrics_call_find(tfn__metrics_slot_t *s, const char *
     for (uint32_t i = 0; i < n; i++) {
         tfn__metrics_call_t *c = &s->calls[i];
         if (atomic_load_explicit(&c->published, memory_order_acquire) &&
+            c->dependency[0] == dependency[0] && c->api[0] == api[0] && /* most differ here */
             strncmp(c->dependency, dependency, TFN__METRICS_NAME - 1) == 0 &&
             strncmp(c->api, api, TFN__METRICS_NAME - 1) == 0)
             return c;

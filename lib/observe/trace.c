@@ -16,25 +16,43 @@
  * traceparent
  * ------------------------------------------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1; /* the spec allows lowercase only */
-}
+/* The value of each lowercase hex digit, X (0x10) for every other byte (the spec allows
+ * lowercase only): one load a character, and one test for a whole id (OR of the values). */
+#define X 0x10
+// clang-format off
+static const uint8_t hex_values[256] = {
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X, 10, 11, 12, 13, 14, 15,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+};
+// clang-format on
+#undef X
 
-/* Decodes 2n lowercase hex characters into n bytes; false if any is not one. */
+/* Decodes 2n lowercase hex characters into n bytes; false if any is not one. Branch-free in the
+ * loop: this runs for every request that carries a traceparent. */
 static bool unhex(const char *s, uint8_t *out, size_t n)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned bad = 0;
     for (size_t i = 0; i < n; i++) {
-        int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
+        unsigned hi = hex_values[u[2 * i]], lo = hex_values[u[2 * i + 1]];
+        bad |= hi | lo;
         out[i] = (uint8_t)(hi << 4 | lo);
     }
-    return true;
+    return bad < 0x10;
 }
 
 static bool all_zero(const uint8_t *b, size_t n)
@@ -83,24 +101,55 @@ bool tfn__tracestate_ok(const char *s, size_t len)
     return true;
 }
 
+/* "000102...ff": two characters a byte, one copy each. */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+static void put_hex(char *out, const uint8_t *bytes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + 2 * i, hex_pairs + 2 * bytes[i], 2);
+}
+
 void tfn__hex(char *out, const uint8_t *bytes, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
+    put_hex(out, bytes, n);
     out[2 * n] = '\0';
+}
+
+/* Eight bytes as 16 hex characters, unrolled: a table load and a two-byte store a byte (the
+ * loop above costs three times that; this runs for every call and answer). */
+static void hex8(char *out, const uint8_t *b)
+{
+#define PAIR(i) memcpy(out + 2 * (i), hex_pairs + 2 * (size_t)b[i], 2)
+    PAIR(0);
+    PAIR(1);
+    PAIR(2);
+    PAIR(3);
+    PAIR(4);
+    PAIR(5);
+    PAIR(6);
+    PAIR(7);
+#undef PAIR
 }
 
 void tfn__traceparent_format(char out[TFN__TRACEPARENT_LEN + 1], const tfn__trace_ids_t *ids)
 {
     memcpy(out, "00-", 3);
-    tfn__hex(out + 3, ids->trace_id, 16);
+    hex8(out + 3, ids->trace_id);
+    hex8(out + 19, ids->trace_id + 8);
     out[35] = '-';
-    tfn__hex(out + 36, ids->span_id, 8);
+    hex8(out + 36, ids->span_id);
     out[52] = '-';
-    tfn__hex(out + 53, &ids->flags, 1);
+    put_hex(out + 53, &ids->flags, 1);
+    out[55] = '\0';
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -126,6 +175,11 @@ static uint64_t next_random(void)
 
 void tfn__trace_random(uint8_t *out, size_t n)
 {
+    if (n == 8) { /* a span id: one draw (xorshift64* never yields 0 from a non-zero state) */
+        uint64_t r = next_random();
+        memcpy(out, &r, 8);
+        return;
+    }
     do {
         for (size_t i = 0; i < n; i += 8) {
             uint64_t r = next_random();

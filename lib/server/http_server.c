@@ -154,11 +154,19 @@ void tfn__conn_respond_buf(tfn__conn_t *conn, int status, const char *content_ty
                              : conn->parser.http_minor == 0 ? "Connection: keep-alive\r\n"
                                                             : "";
     tfn__buf_t head;
-    tfn__buf_init(&head, 1024 + (extra_headers ? strlen(extra_headers) : 0));
-    int rc = tfn__buf_printf(
-        &head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-        tfn__http_status_text(status), content_type, body->len, connection,
-        extra_headers ? extra_headers : "");
+    size_t extra_len = extra_headers ? strlen(extra_headers) : 0;
+    tfn__buf_init(&head, 1024 + extra_len);
+    /* The extra headers (traceparent, Server-Timing) are appended, not formatted: through
+     * printf they made the head outgrow its stack buffer and be formatted twice. Room for them
+     * at once (a failure shows below): no realloc when they come. */
+    (void)tfn__buf_grow(&head, 255 + extra_len);
+    int rc =
+        tfn__buf_printf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s",
+                        status, tfn__http_status_text(status), content_type, body->len, connection);
+    if (rc == 0 && extra_len)
+        rc = tfn__buf_append(&head, extra_headers, extra_len);
+    if (rc == 0)
+        rc = tfn__buf_append(&head, "\r\n", 2);
     if (conn->head_only) /* HEAD: the headers GET would send, Content-Length included */
         body->len = 0;
     server->served++;
@@ -322,26 +330,30 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         return -1;
     if (conn->header_kind == -1) {
         const char *name = conn->header_name;
+        /* The length first: most names are then told apart without a strcasecmp. */
+        size_t n = conn->header_name_overflow ? 0 : conn->header_name_len;
         conn->header_kind = HEADER_OTHER;
-        if (conn->header_name_overflow)
+        if (n == 0)
             ;
-        else if (strcasecmp(name, "content-type") == 0)
+        else if (n == 12 && strcasecmp(name, "content-type") == 0)
             conn->header_kind = HEADER_CONTENT_TYPE;
-        else if (strcasecmp(name, "accept") == 0)
+        else if (n == 6 && strcasecmp(name, "accept") == 0)
             conn->header_kind = HEADER_ACCEPT;
-        else if (strcasecmp(name, "expect") == 0)
+        else if (n == 6 && strcasecmp(name, "expect") == 0)
             conn->header_kind = HEADER_EXPECT;
-        else if (strcasecmp(name, TFN__DEADLINE_HEADER) == 0)
+        else if (n == sizeof TFN__DEADLINE_HEADER - 1 &&
+                 strcasecmp(name, TFN__DEADLINE_HEADER) == 0)
             conn->header_kind = HEADER_DEADLINE;
-        else if (strcasecmp(name, "inference-header-content-length") == 0)
+        else if (n == 31 && strcasecmp(name, "inference-header-content-length") == 0)
             conn->header_kind = HEADER_INFER_LEN;
-        else if (strcasecmp(name, TFN__SHM_HEADER) == 0 && conn->io.handle.type == UV_NAMED_PIPE) {
+        else if (n == sizeof TFN__SHM_HEADER - 1 && strcasecmp(name, TFN__SHM_HEADER) == 0 &&
+                 conn->io.handle.type == UV_NAMED_PIPE) {
             conn->header_kind = HEADER_SHM;
             conn->shm_announced = true;
-        } else if (strcasecmp(name, "traceparent") == 0) {
+        } else if (n == 11 && strcasecmp(name, "traceparent") == 0) {
             conn->header_kind = HEADER_TRACEPARENT;
             conn->traceparent_bad |= conn->traceparent[0] != '\0'; /* given twice: ignored */
-        } else if (strcasecmp(name, "tracestate") == 0) {
+        } else if (n == 10 && strcasecmp(name, "tracestate") == 0) {
             conn->header_kind = HEADER_TRACESTATE;
             if (conn->tracestate_headers++) /* several headers are one comma-separated list */
                 trace_value(conn->tracestate, sizeof conn->tracestate, &conn->tracestate_bad, ",",

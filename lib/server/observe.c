@@ -3,9 +3,11 @@
  * requests (dispatch.c) and calls (compose/call.c) and lib/observe, which knows nothing of them.
  *
  * Per request, with everything on: two clock reads, three relaxed atomic additions into the
- * worker's metrics slot, two random span ids, and the traceparent header out (plus
- * Server-Timing when the request called dependencies). `TFN_OBSERVE=off` turns metrics and trace
- * headers off (for measuring what they cost); the access log is on only with --access-log.
+ * worker's metrics slot, the caller's traceparent parsed (a tiffin caller's only when needed:
+ * trace_of) and a span id drawn, and the traceparent header out to callers that are not tiffin
+ * (plus Server-Timing when the request called dependencies); what each costs:
+ * bench/observe/instructions.sh. `TFN_OBSERVE=off` turns metrics and trace headers off (for
+ * measuring what they cost); the access log is on only with --access-log.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +25,8 @@ typedef struct tfn__call_timing {
     uint64_t ns;
 } tfn__call_timing_t;
 
-#define MAX_TIMINGS 16 /* calls named in Server-Timing; more are left out of the header */
+#define MAX_TIMINGS   16 /* calls named in Server-Timing; more are left out of the header */
+#define FIRST_TIMINGS 4  /* room made at the first call */
 
 static bool observing(const tfn__server_t *server)
 {
@@ -114,16 +117,35 @@ static void begin_ids(const tfn__server_t *server, const tfn__conn_t *conn, tfn_
     tfn__trace_begin(ids, given ? conn->traceparent : NULL, given ? strlen(conn->traceparent) : 0);
 }
 
+/* The request's span. A tiffin caller's traceparent is parsed here, on first use: a service that
+ * makes no calls and keeps no access log never needs the ids of a request from tiffin (its
+ * answer carries none), and most requests between services are such. */
+static const tfn__trace_ids_t *trace_of(tfn__request_t *req)
+{
+    if (req->traceparent) {
+        tfn__trace_begin(&req->trace, req->traceparent, strlen(req->traceparent));
+        req->traceparent = NULL;
+    }
+    return &req->trace;
+}
+
 void tfn__observe_begin(tfn__request_t *req, const tfn__conn_t *conn)
 {
     tfn__server_t *server = req->server;
     if (!observing(server))
         return;
     req->start_ns = tfn__now_ns();
-    begin_ids(server, conn, &req->trace);
     /* A tiffin caller (it sends its deadline) knows the ids already and times the call itself:
      * the answer's traceparent and Server-Timing would be bytes to write and parse for nothing. */
     req->trace_quiet = conn && conn->deadline_ms;
+    if (req->trace_quiet && server->tracing && conn->traceparent[0] && !conn->traceparent_bad &&
+        !conn->tracestate[0]) { /* (with a tracestate, at once: it goes only with a valid one) */
+        req->traceparent =
+            tfn_arena_strndup(req->arena, conn->traceparent, strlen(conn->traceparent));
+        if (req->traceparent)
+            return;
+    }
+    begin_ids(server, conn, &req->trace);
     /* tracestate only goes with the traceparent it came with (the spec). */
     if (server->tracing && conn && conn->tracestate[0] && !conn->tracestate_bad &&
         memcmp(req->trace.parent_id, "\0\0\0\0\0\0\0\0", 8) != 0 &&
@@ -229,7 +251,7 @@ size_t tfn__observe_end(tfn__request_t *req, int status, char *headers, size_t s
         tfn__metrics_request(server->slot, api_index(server->service, req->api), status, ns);
     if (server->access_log_fd >= 0) {
         tfn__span_record_t rec = {.kind = "server",
-                                  .ids = &req->trace,
+                                  .ids = trace_of(req),
                                   .api = req->api->name,
                                   .status = status,
                                   .duration_ns = ns,
@@ -237,7 +259,7 @@ size_t tfn__observe_end(tfn__request_t *req, int status, char *headers, size_t s
         log_span(server, &rec);
     }
     return server->tracing && !req->trace_quiet
-               ? put_headers(&req->trace, req->timings, req->ntimings, ns, headers, size)
+               ? put_headers(trace_of(req), req->timings, req->ntimings, ns, headers, size)
                : 0;
 }
 
@@ -289,7 +311,7 @@ void tfn__observe_call_begin(tfn__request_t *req, tfn__trace_ids_t *span, uint64
 {
     if (!observing(req->server))
         return;
-    tfn__trace_child(span, &req->trace);
+    tfn__trace_child(span, trace_of(req));
     *start_ns = tfn__now_ns();
 }
 
@@ -336,8 +358,18 @@ void tfn__observe_call_end(tfn__request_t *req, const char *dependency, const ch
     }
     if (!server->tracing || req->responded || req->trace_quiet)
         return;
-    if (!req->timings)
-        req->timings = tfn_arena_alloc(req->arena, MAX_TIMINGS * sizeof *req->timings);
-    if (req->timings && req->ntimings < MAX_TIMINGS)
+    /* Room for FIRST_TIMINGS, then MAX_TIMINGS: most requests make a few calls, and a small
+     * allocation usually fits in the arena's current chunk (a large one took a malloc). */
+    unsigned n = req->ntimings;
+    if (n == 0 || n == FIRST_TIMINGS) {
+        tfn__call_timing_t *t =
+            tfn_arena_alloc(req->arena, (n ? MAX_TIMINGS : FIRST_TIMINGS) * sizeof *req->timings);
+        if (!t)
+            return;
+        if (n)
+            memcpy(t, req->timings, n * sizeof *t);
+        req->timings = t;
+    }
+    if (n < MAX_TIMINGS)
         req->timings[req->ntimings++] = (tfn__call_timing_t){dependency, api, ns};
 }

@@ -343,7 +343,8 @@ struct tfn__request {
     /* Observability (observe.c): this request's span, when it began (tfn__now_ns) and how long
      * it waited in the queue; the dependency calls it made, for Server-Timing. */
     tfn__trace_ids_t trace;
-    const char *tracestate; /* in the arena; NULL: none */
+    const char *traceparent; /* a tiffin caller's, not parsed yet (arena): see observe.c */
+    const char *tracestate;  /* in the arena; NULL: none */
     uint64_t start_ns, queue_ns;
     struct tfn__call_timing *timings;
     unsigned ntimings;

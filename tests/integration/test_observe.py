@@ -145,6 +145,33 @@ def read_log(path):
         return [json.loads(line) for line in f]
 
 
+def test_traceparent_from_tiffin_is_parsed_when_needed(make_server, tmp_path):
+    # A tiffin caller (X-Tiffin-Deadline-Ms) gets no trace headers back, and its traceparent is
+    # parsed only when the service needs the ids (here: for its access log line): continued
+    # when valid, a new root trace when not, as for anyone else.
+    log = str(tmp_path / "access.jsonl")
+    s = make_server(HELLO, "--access-log", log)
+    cases = [({"traceparent": TRACEPARENT}, True),
+             ({"traceparent": TRACEPARENT.upper()}, False),
+             ({"traceparent": TRACEPARENT, "tracestate": "k=v"}, True)]
+    for headers, _ in cases:
+        headers = dict(headers, **{"X-Tiffin-Deadline-Ms": "5000"})
+        r = s.post("greet", {"name": "Ada"}, headers=headers)
+        assert r.status == 200 and "traceparent" not in r.headers, r
+    deadline = time.monotonic() + 5
+    while len(read_log(log)) < len(cases) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    lines = read_log(log)
+    assert len(lines) == len(cases), lines
+    for line, (headers, continued) in zip(lines, cases):
+        if continued:
+            assert line["trace_id"] == TRACE_ID and line["parent_id"] == "b7ad6b7169203331", line
+        else:
+            assert line["trace_id"] != TRACE_ID and line["parent_id"] is None, line
+            assert re.match(r"^[0-9a-f]{32}$", line["trace_id"]) and line["trace_id"] != "0" * 32
+        assert re.match(r"^[0-9a-f]{16}$", line["span_id"]) and line["span_id"] != "0" * 16
+
+
 def test_one_request_through_three_services_is_one_trace(make_server, tmp_path):
     log = str(tmp_path / "access.jsonl")
     s = make_server(CHAIN, "--access-log", log)
