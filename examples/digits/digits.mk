@@ -13,8 +13,9 @@
 #                                         soft-vote weights (models/weights) and the held-out
 #                                         rows as CSV ($(BUILD)/digits/test.csv)
 #   $(BUILD)/tests/test_digits_models     the test, run by tests/run.sh with the other unit tests
-#   $(BUILD)/examples/digits              the ensemble of services (services.c, preprocessing in
-#                                         image.c); needs the top Makefile (libtiffin)
+#   $(BUILD)/examples/digits              the ensemble of services (services.c, service_*.c,
+#                                         preprocessing in image.c); needs the top Makefile
+#                                         (libtiffin)
 #   $(BUILD)/tests/test_digits_graph      its unit test (tests/test_digits_graph.c), a test graph
 #   $(BUILD)/fuzz/fuzz_digits_image       libFuzzer target of the PNG/PGM decoders (make fuzz)
 #   digits, digits-models, digits-test    all of the above / the models / build and run the test
@@ -42,10 +43,16 @@ DIGITS_DIR := $(BUILD)/digits
 DIGITS_OBJ := $(BUILD)/digits/obj
 DIGITS_LIBS := -lxgboost -llinear -lsvm -lopenblas -lz -lm -lpthread
 DIGITS_HEADERS := $(DIGITS_SRC)/err.h $(DIGITS_SRC)/dataset.h $(DIGITS_SRC)/models.h $(DIGITS_SRC)/weights.h \
-                  $(DIGITS_SRC)/image.h $(DIGITS_SRC)/services.h
-DIGITS_MODEL_OBJS := $(DIGITS_OBJ)/dataset.o $(DIGITS_OBJ)/models.o $(DIGITS_OBJ)/weights.o
+                  $(DIGITS_SRC)/image.h $(DIGITS_SRC)/services.h $(DIGITS_SRC)/models_internal.h \
+                  $(DIGITS_SRC)/services_internal.h
+# The model code: models.c (the public functions) and one file per kind or concern.
+DIGITS_MODEL_SRCS := $(addprefix $(DIGITS_SRC)/,models.c model_text_check.c model_xgboost.c \
+                       model_logreg_svm.c model_mlp.c)
+DIGITS_MODEL_OBJS := $(DIGITS_OBJ)/dataset.o $(DIGITS_OBJ)/weights.o \
+                     $(patsubst $(DIGITS_SRC)/%.c,$(DIGITS_OBJ)/%.o,$(DIGITS_MODEL_SRCS))
 # The services without main(): the program adds main.o, the graph test its own main.
-DIGITS_SERVICE_OBJS := $(DIGITS_OBJ)/services.o $(DIGITS_OBJ)/image.o $(DIGITS_MODEL_OBJS)
+DIGITS_SERVICE_OBJS := $(DIGITS_OBJ)/services.o $(DIGITS_OBJ)/service_models.o \
+                       $(DIGITS_OBJ)/service_steps.o $(DIGITS_OBJ)/image.o $(DIGITS_MODEL_OBJS)
 DIGITS_TRAIN := $(BUILD)/examples/digits-train
 DIGITS_MODELS_STAMP := $(DIGITS_DIR)/models/.trained
 DIGITS_TEST := $(BUILD)/tests/test_digits_models
@@ -112,7 +119,7 @@ $(DIGITS_DIR)/digits.csv.gz:
 # Retrain (--force) when the data or the code that trains changes; a trainer rebuilt for another
 # reason (order-only) does not retrain. Training also fits the ensemble's weights by
 # cross-validation (models/weights) and writes the held-out rows (test.csv).
-$(DIGITS_MODELS_STAMP): $(DIGITS_DIR)/digits.csv.gz $(DIGITS_SRC)/models.c $(DIGITS_SRC)/dataset.c \
+$(DIGITS_MODELS_STAMP): $(DIGITS_DIR)/digits.csv.gz $(DIGITS_MODEL_SRCS) $(DIGITS_SRC)/dataset.c \
                         $(DIGITS_SRC)/train.c $(DIGITS_SRC)/weights.c | $(DIGITS_TRAIN)
 	$(DIGITS_TRAIN) --data $< --out $(@D) --force --fit-weights --test-csv $(DIGITS_DIR)/test.csv
 	touch $@

@@ -1,6 +1,6 @@
 /*
  * err.h — how the digits code reports errors: printf-style into the caller's (err, errlen)
- * buffer, which may be NULL. Shared by dataset.c, image.c, models.c and weights.c.
+ * buffer, which may be NULL. Shared by dataset.c, image.c, models.c, model_*.c and weights.c.
  */
 #ifndef DIGITS_ERR_H
 #define DIGITS_ERR_H

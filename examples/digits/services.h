@@ -1,5 +1,6 @@
 /*
- * services.h — the digits ensemble as tiffin services (services.c):
+ * services.h — the digits ensemble as tiffin services (services.c, service_models.c,
+ * service_steps.c):
  *
  *   Digits (entry) ── classify / classify_batch
  *     1. Preprocessing.preprocess / preprocess_batch   validate; decode PNG/PGM; 8x8, 0..16 -> x

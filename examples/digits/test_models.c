@@ -449,7 +449,7 @@ static void test_concurrent_predict(void)
     free(expect);
 }
 
-/* Concurrent loads: libsvm's loader has static state, serialised inside models.c. */
+/* Concurrent loads: libsvm's loader has static state, serialised inside model_logreg_svm.c. */
 static void *load_job(void *arg)
 {
     int *failures = arg;
