@@ -111,7 +111,8 @@ def test_entry_depends_on_every_dependency_of_the_ensemble():
 
 
 def test_resources_of_digits_become_requests_and_limits():
-    """digits declares cpu and memory per service (examples/digits/services.c)."""
+    """digits declares cpu and memory per service (examples/digits/service_models.c and
+    service_steps.c)."""
     docs = objects(manifests("digits", "--image", "img").stdout)
     deployments = by_kind(docs, "Deployment")
     res = {n: d["spec"]["template"]["spec"]["containers"][0]["resources"]
