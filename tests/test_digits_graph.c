@@ -1,9 +1,10 @@
 /*
  * test_digits_graph.c — the digits ensemble (examples/digits/services.c and the service files
- * beside it) in a test graph, with the real trained models: classify and classify_batch; a failing, a slow and an absent model are
- * left out and named in "missing" (test doubles via tfn_test_replace, and DIGITS_FAULT); bad
- * input is refused with a 400; a missing model file stops the graph's start with a message naming
- * it. Also the image decoders (PNG via libpng, PGM) and the weights parser on their own.
+ * beside it) in a test graph, with the real trained models: classify and classify_batch; a failing,
+ * a slow and an absent model are left out and named in "missing" (test doubles via
+ * tfn_test_replace, and DIGITS_FAULT); bad input is refused with a 400; a missing model file stops
+ * the graph's start with a message naming it. Also the image decoders (PNG via libpng, PGM) and the
+ * weights parser on their own.
  *
  * The models and the held-out rows come from $(BUILD)/digits (built by digits.mk before this
  * program): DIGITS_MODELS, else ../digits/models beside this program; the rows from test.csv
