@@ -547,6 +547,11 @@ ssize_t tfn__send_with_fd(uv_stream_t *stream, const void *data, size_t len, int
 int tfn__pipe_take_fd(uv_pipe_t *pipe);
 /** Closes every descriptor received on an ipc pipe and not taken. */
 void tfn__pipe_drop_fds(uv_pipe_t *pipe);
+/* ---- The request parser's callbacks (http_request.c) ---------------------------------------- */
+
+/** http-parser's callbacks for a request on a connection (parser.data is the connection). */
+extern const http_parser_settings tfn__request_parser;
+
 /* ---- Operational endpoints (ops.c) ------------------------------------------------------------
  */
 
