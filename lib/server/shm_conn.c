@@ -132,7 +132,16 @@ int tfn__conn_shm_encode(tfn__conn_t *conn, const tfn__request_t *req, const tfn
         conn->send_own = true;
         snprintf(headers, cap, TFN__SHM_HEADER ": %zu\r\n", r->len);
     }
-    return tfn__wire_encode_shm(v, out, &conn->shm);
+    int rc = tfn__wire_encode_shm(v, out, &conn->shm);
+    if (rc != 0) { /* the answer is an error now: the region waits for the next one */
+        conn->send_own = false;
+        headers[0] = '\0';
+        if (conn->shm.own && need > 0) { /* the client never heard of it: drop it */
+            tfn__shm_region_unref(conn->shm.own);
+            conn->shm.own = NULL;
+        }
+    }
+    return rc;
 }
 
 int tfn__conn_shm_send_head(tfn__conn_t *conn, uv_buf_t *bufs, unsigned nbufs)
