@@ -1,5 +1,6 @@
 """A worker's life: readiness during init, init failure, graceful drain on SIGTERM/SIGINT,
 unix-socket listeners."""
+import http.client
 import json
 import os
 import signal
@@ -88,8 +89,16 @@ def test_sigint_with_idle_keepalive_connection(make_server):
 
 def test_drain_deadline_bounds_shutdown(make_server):
     s = make_server(TESTSVC, "--drain", "300", "--timeout", "10000")
-    threading.Thread(target=lambda: s.post("sleep", {"ms": 3000}, timeout=10),
-                     daemon=True).start()
+    outcome = {}
+
+    def sleeper():  # its request is still running when the drain deadline ends the process
+        try:
+            outcome["status"] = s.post("sleep", {"ms": 3000}, timeout=10).status
+        except (http.client.HTTPException, ConnectionError) as e:
+            outcome["error"] = type(e).__name__
+
+    sleeper_thread = threading.Thread(target=sleeper, daemon=True)
+    sleeper_thread.start()
     deadline = time.monotonic() + 5
     while s.get("/healthz").json()["in_flight"] < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -100,6 +109,8 @@ def test_drain_deadline_bounds_shutdown(make_server):
     assert rc == 1  # not a clean drain: says so
     assert "drain deadline" in s.stderr()
     assert "shutdown hook ran" not in s.stderr()  # never under a running handler
+    sleeper_thread.join(10)
+    assert outcome and outcome.get("status") != 200, outcome  # cut off, never a late answer
 
 
 def test_unix_socket_listener(make_server):
