@@ -494,7 +494,6 @@ static void on_written(uv_write_t *req, int status)
 static int conn_send(conn_t *conn)
 {
     tfn__exchange_t *ex = conn->ex;
-    conn->resp_shm = false;
     conn->resp_shm_len = 0;
     if (ex->value) {
         int rc = tfn__client_finish_head(conn, ex);
@@ -512,8 +511,16 @@ static int conn_send(conn_t *conn)
     uv_buf_t b[2] = {uv_buf_init(ex->head.data, (unsigned)ex->head.len),
                      uv_buf_init(ex->body.data, (unsigned)ex->body.len)};
     size_t total = ex->head.len + ex->body.len;
-    int n = conn->send_own ? tfn__client_send_own_head(conn, b, ex->body.len ? 2 : 1)
-                           : uv_try_write(&conn->io.stream, b, ex->body.len ? 2 : 1);
+    unsigned nb = ex->body.len ? 2 : 1;
+    int n;
+    if (conn->send_own) { /* our region goes with this head: the server has it from now on */
+        n = tfn__try_write_with_fd(&conn->io.stream, b, nb, conn->shm.own->fd);
+        if (n > 0) {
+            conn->own_sent = true;
+            conn->send_own = false;
+        }
+    } else
+        n = uv_try_write(&conn->io.stream, b, nb);
     if (n >= 0 && (size_t)n == total)
         return 0;
     if (n < 0 && n != UV_EAGAIN)

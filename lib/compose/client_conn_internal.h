@@ -60,7 +60,6 @@ struct tfn__client_conn {
     tfn__shm_pair_t shm;
     bool own_sent; /* the server has shm.own */
     bool send_own; /* shm.own goes with the head being sent */
-    bool resp_shm; /* the answer's head had X-Tiffin-Shm */
     size_t resp_shm_len;
     bool leased; /* an answer points into its regions: not reused until released */
 };
@@ -97,8 +96,6 @@ void tfn__client_conn_fail(tfn__client_conn_t *conn, int code, const char *fmt, 
 int tfn__client_encode_value(tfn__client_conn_t *conn, tfn__exchange_t *ex);
 /** Completes the head of a value exchange for the connection it goes on now. 0 or ENOMEM. */
 int tfn__client_finish_head(tfn__client_conn_t *conn, tfn__exchange_t *ex);
-/** Writes the head (b[0]) with conn's region attached, then the rest; as uv_try_write. */
-int tfn__client_send_own_head(tfn__client_conn_t *conn, uv_buf_t *b, unsigned nb);
 /** The answer came with the server's new region (X-Tiffin-Shm): installs it; false (and the
  * exchange failed) when it is missing or not a region as announced. */
 bool tfn__client_peer_region_received(tfn__client_conn_t *conn);

@@ -57,22 +57,6 @@ int tfn__client_finish_head(conn_t *conn, tfn__exchange_t *ex)
     return rc ? rc : tfn__buf_puts(&ex->head, "\r\n");
 }
 
-/* Writes the head with the region's descriptor, then the body as uv_try_write would. */
-int tfn__client_send_own_head(conn_t *conn, uv_buf_t *b, unsigned nb)
-{
-    ssize_t sent = tfn__send_with_fd(&conn->io.stream, b[0].base, b[0].len, conn->shm.own->fd);
-    if (sent <= 0) /* not one byte on a connection with nothing queued: unusable */
-        return sent < 0 ? (int)sent : UV_EPIPE;
-    conn->own_sent = true;
-    conn->send_own = false;
-    if ((size_t)sent < b[0].len || nb < 2)
-        return (int)sent;
-    int m = uv_try_write(&conn->io.stream, b + 1, nb - 1);
-    if (m < 0 && m != UV_EAGAIN)
-        return m;
-    return (int)sent + (m > 0 ? m : 0);
-}
-
 /* The answer came with the server's new region: it replaces the old one. False (the exchange
  * failed) when the descriptor is missing or not a region as announced. */
 bool tfn__client_peer_region_received(conn_t *conn)
@@ -94,13 +78,9 @@ bool tfn__client_peer_region_received(conn_t *conn)
 /* X-Tiffin-Shm: the size of the region that came with the answer (digits, maybe split). */
 int tfn__client_shm_header(conn_t *conn, const char *at, size_t len)
 {
-    conn->resp_shm = true;
-    for (size_t i = 0; i < len; i++) {
-        if (at[i] == ' ' || at[i] == '\t')
-            continue;
-        if (at[i] < '0' || at[i] > '9' || conn->resp_shm_len > (TFN__SHM_MAX_BYTES - 9) / 10)
-            return -1;
-        conn->resp_shm_len = conn->resp_shm_len * 10 + (size_t)(at[i] - '0');
-    }
+    uint64_t v = conn->resp_shm_len;
+    if (tfn__header_digits(at, len, TFN__SHM_MAX_BYTES, &v) < 0)
+        return -1;
+    conn->resp_shm_len = (size_t)v;
     return 0;
 }

@@ -27,6 +27,20 @@ enum header_kind {
 
 static tfn__conn_t *conn_of(http_parser *p) { return p->data; }
 
+int tfn__header_digits(const char *at, size_t len, uint64_t max, uint64_t *acc)
+{
+    int digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (at[i] == ' ' || at[i] == '\t')
+            continue;
+        if (at[i] < '0' || at[i] > '9' || *acc > (max - 9) / 10)
+            return -1;
+        *acc = *acc * 10 + (uint64_t)(at[i] - '0');
+        digits++;
+    }
+    return digits;
+}
+
 /* Stops the parser with an error that becomes a 4xx response. */
 static int parse_fail(tfn__conn_t *conn, int code, const char *message)
 {
@@ -178,39 +192,34 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
             conn->expect_continue = true;
         return 0;
-    case HEADER_DEADLINE: /* digits, possibly split across calls; garbage is a 400 */
-        for (size_t i = 0; i < len; i++) {
-            if (at[i] == ' ' || at[i] == '\t')
-                continue;
-            if (at[i] < '0' || at[i] > '9' || conn->deadline_ms > (UINT32_MAX - 9) / 10)
-                return parse_fail(conn, TFN_EBADHTTP,
-                                  TFN__DEADLINE_HEADER " must be a number of milliseconds");
-            conn->deadline_ms = conn->deadline_ms * 10 + (uint32_t)(at[i] - '0');
-        }
+    case HEADER_DEADLINE: { /* digits, possibly split across calls; garbage is a 400 */
+        uint64_t v = conn->deadline_ms;
+        if (tfn__header_digits(at, len, UINT32_MAX, &v) < 0)
+            return parse_fail(conn, TFN_EBADHTTP,
+                              TFN__DEADLINE_HEADER " must be a number of milliseconds");
+        conn->deadline_ms = (uint32_t)v;
         if (conn->deadline_ms == 0 && len) /* 0 ms left: the caller has given up already */
             conn->deadline_ms = 1;
         return 0;
-    case HEADER_SHM: /* the size of the region sent with this request (0: none) */
-        for (size_t i = 0; i < len; i++) {
-            if (at[i] == ' ' || at[i] == '\t')
-                continue;
-            if (at[i] < '0' || at[i] > '9' || conn->shm_len > (TFN__SHM_MAX_BYTES - 9) / 10)
-                return parse_fail(conn, TFN_EBADHTTP,
-                                  TFN__SHM_HEADER " must be a number of bytes (at most 16 GiB)");
-            conn->shm_len = conn->shm_len * 10 + (size_t)(at[i] - '0');
-        }
+    }
+    case HEADER_SHM: { /* the size of the region sent with this request (0: none) */
+        uint64_t v = conn->shm_len;
+        if (tfn__header_digits(at, len, TFN__SHM_MAX_BYTES, &v) < 0)
+            return parse_fail(conn, TFN_EBADHTTP,
+                              TFN__SHM_HEADER " must be a number of bytes (at most 16 GiB)");
+        conn->shm_len = (size_t)v;
         return 0;
-    case HEADER_INFER_LEN: /* KServe v2: bytes of JSON before the binary tensors */
-        for (size_t i = 0; i < len; i++) {
-            if (at[i] == ' ' || at[i] == '\t')
-                continue;
-            size_t v = conn->infer_header_len == SIZE_MAX ? 0 : conn->infer_header_len;
-            if (at[i] < '0' || at[i] > '9' || v > (SIZE_MAX / 2 - 9) / 10)
-                return parse_fail(conn, TFN_EBADHTTP,
-                                  "Inference-Header-Content-Length must be a number of bytes");
-            conn->infer_header_len = v * 10 + (size_t)(at[i] - '0');
-        }
+    }
+    case HEADER_INFER_LEN: { /* KServe v2: bytes of JSON before the binary tensors */
+        uint64_t v = conn->infer_header_len == SIZE_MAX ? 0 : conn->infer_header_len;
+        int digits = tfn__header_digits(at, len, SIZE_MAX / 2, &v);
+        if (digits < 0)
+            return parse_fail(conn, TFN_EBADHTTP,
+                              "Inference-Header-Content-Length must be a number of bytes");
+        if (digits > 0) /* blanks alone leave it absent (SIZE_MAX) or as it was */
+            conn->infer_header_len = (size_t)v;
         return 0;
+    }
     default: return 0;
     }
 }

@@ -66,8 +66,13 @@ static void conn_write(tfn__conn_t *conn, tfn__buf_t *head, tfn__buf_t *body)
     uv_buf_t b[2] = {uv_buf_init(head->data, (unsigned)head->len),
                      uv_buf_init(body->data, (unsigned)body->len)};
     size_t total = head->len + body->len;
-    int n = conn->send_own ? tfn__conn_shm_send_head(conn, b, body->len ? 2 : 1)
-                           : uv_try_write(&conn->io.stream, b, body->len ? 2 : 1);
+    unsigned nb = body->len ? 2 : 1;
+    int n;
+    if (conn->send_own) { /* a new shared-memory region goes with this answer's head */
+        conn->send_own = false;
+        n = tfn__try_write_with_fd(&conn->io.stream, b, nb, conn->shm.own->fd);
+    } else
+        n = uv_try_write(&conn->io.stream, b, nb);
     if (n >= 0 && (size_t)n == total) {
         tfn__buf_free(head);
         tfn__buf_free(body);

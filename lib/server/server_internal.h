@@ -539,10 +539,10 @@ void tfn__server_quiesce_check(tfn__server_t *server);
 /* ---- Shared memory: descriptors with messages on a unix socket (shm_conn.c) -------------------
  */
 
-/** Sends `data` with `fd` attached (SCM_RIGHTS) right now; the stream must have nothing queued.
- *  Returns the bytes sent (perhaps fewer than len) or a negative libuv error. `fd` stays the
- *  caller's. */
-ssize_t tfn__send_with_fd(uv_stream_t *stream, const void *data, size_t len, int fd);
+/** uv_try_write of `bufs` with `fd` attached to bufs[0] (SCM_RIGHTS): the stream must have
+ *  nothing queued. Returns the bytes written (perhaps fewer than all) or a negative libuv error,
+ *  UV_EPIPE when not one byte went. `fd` stays the caller's. */
+int tfn__try_write_with_fd(uv_stream_t *stream, uv_buf_t *bufs, unsigned nbufs, int fd);
 /** Takes the next descriptor received on an ipc pipe (the caller owns it), or -1 if none. */
 int tfn__pipe_take_fd(uv_pipe_t *pipe);
 /** Closes every descriptor received on an ipc pipe and not taken. */
@@ -551,6 +551,12 @@ void tfn__pipe_drop_fds(uv_pipe_t *pipe);
 
 /** http-parser's callbacks for a request on a connection (parser.data is the connection). */
 extern const http_parser_settings tfn__request_parser;
+/**
+ * Adds the decimal digits of a header value's piece (`len` bytes at `at`; blanks skipped; a
+ * value may come in several pieces) to *acc. Returns how many digits it took, or -1 for any
+ * other character, or when *acc would pass `max` (which must be at least 9).
+ */
+int tfn__header_digits(const char *at, size_t len, uint64_t max, uint64_t *acc);
 
 /* ---- Operational endpoints (ops.c) ------------------------------------------------------------
  */
@@ -576,8 +582,5 @@ void tfn__conn_shm_received(tfn__conn_t *conn);
  */
 int tfn__conn_shm_encode(tfn__conn_t *conn, const tfn__request_t *req, const tfn_value_t *v,
                          tfn__buf_t *out, char *headers, size_t cap);
-/** Writes the head (bufs[0]) with conn's new region attached, then the rest as uv_try_write
- * would; returns what uv_try_write returns. The stream must have nothing queued. */
-int tfn__conn_shm_send_head(tfn__conn_t *conn, uv_buf_t *bufs, unsigned nbufs);
 
 #endif

@@ -18,7 +18,8 @@
 
 #include "server/server_internal.h"
 
-ssize_t tfn__send_with_fd(uv_stream_t *stream, const void *data, size_t len, int fd)
+/* Sends `data` with `fd` attached (SCM_RIGHTS) now: the bytes sent, or a negative libuv error. */
+static ssize_t send_with_fd(uv_stream_t *stream, const void *data, size_t len, int fd)
 {
     uv_os_fd_t sock;
     if (uv_fileno((uv_handle_t *)stream, &sock) != 0)
@@ -43,6 +44,19 @@ ssize_t tfn__send_with_fd(uv_stream_t *stream, const void *data, size_t len, int
         n = sendmsg(sock, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n < 0 ? uv_translate_sys_error(errno) : n;
+}
+
+int tfn__try_write_with_fd(uv_stream_t *stream, uv_buf_t *bufs, unsigned nbufs, int fd)
+{
+    ssize_t sent = send_with_fd(stream, bufs[0].base, bufs[0].len, fd);
+    if (sent <= 0) /* not one byte on a stream with nothing queued: it is broken */
+        return sent < 0 ? (int)sent : UV_EPIPE;
+    if ((size_t)sent < bufs[0].len || nbufs < 2)
+        return (int)sent;
+    int m = uv_try_write(stream, bufs + 1, nbufs - 1);
+    if (m < 0 && m != UV_EAGAIN)
+        return m;
+    return (int)sent + (m > 0 ? m : 0);
 }
 
 static void free_handle(uv_handle_t *handle) { free(handle); }
@@ -142,19 +156,4 @@ int tfn__conn_shm_encode(tfn__conn_t *conn, const tfn__request_t *req, const tfn
         }
     }
     return rc;
-}
-
-int tfn__conn_shm_send_head(tfn__conn_t *conn, uv_buf_t *bufs, unsigned nbufs)
-{
-    conn->send_own = false;
-    ssize_t sent =
-        tfn__send_with_fd(&conn->io.stream, bufs[0].base, bufs[0].len, conn->shm.own->fd);
-    if (sent <= 0) /* not one byte on an empty socket: it is broken */
-        return sent < 0 ? (int)sent : UV_EPIPE;
-    if ((size_t)sent < bufs[0].len || nbufs < 2)
-        return (int)sent;
-    int m = uv_try_write(&conn->io.stream, bufs + 1, nbufs - 1);
-    if (m < 0 && m != UV_EAGAIN)
-        return m;
-    return (int)sent + (m > 0 ? m : 0);
 }
